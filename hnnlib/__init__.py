@@ -1,0 +1,30 @@
+"""hnnlib: the small library behind the book "Hamiltonian Neural Networks, tested".
+
+Modules, one job each:
+
+- :mod:`hnnlib.hamiltonian`: the symplectic and Riemann gradients (paper Eq. 2).
+- :mod:`hnnlib.systems`: Hamiltonian systems with analytic energies and derivatives.
+- :mod:`hnnlib.data`: seeded trajectory datasets.
+- :mod:`hnnlib.models`: the baseline MLP and the HNN, checkpoints.
+- :mod:`hnnlib.training`: the training loop.
+- :mod:`hnnlib.integrators`: batched rollouts (solve_ivp, RK4, leapfrog).
+- :mod:`hnnlib.metrics`: derivative losses, energy and coordinate errors (Table 1).
+- :mod:`hnnlib.plotting`: the figures' shared style and plots.
+"""
+
+__version__ = "0.1.0"
+
+from .data import Split, TrajectoryDataset, make_trajectory_dataset
+from .hamiltonian import riemann_gradient, symplectic_gradient
+from .integrators import leapfrog, rk4, solve_ivp_rollout
+from .metrics import MeanWithError, RolloutComparison, compare_rollouts, derivative_loss
+from .models import HNN, BaselineNN, load_checkpoint, save_checkpoint
+from .systems import MassSpring, Pendulum, get_system
+from .training import TrainingHistory, fit, set_seed, train
+
+__all__ = [
+    "BaselineNN", "HNN", "MassSpring", "MeanWithError", "Pendulum", "RolloutComparison", "Split",
+    "TrainingHistory", "TrajectoryDataset", "compare_rollouts", "derivative_loss", "fit", "get_system",
+    "leapfrog", "load_checkpoint", "make_trajectory_dataset", "riemann_gradient", "rk4", "save_checkpoint",
+    "set_seed", "solve_ivp_rollout", "symplectic_gradient", "train",
+]

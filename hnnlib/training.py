@@ -1,0 +1,155 @@
+"""Training loop: Adam on the L2 loss of predicted time derivatives (paper Section 3.1, Eq. 3)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ._checks import as_state_tensor, check_positive_int
+from .data import TrajectoryDataset
+from .models import l2_loss
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's, NumPy's and PyTorch's global generators (do it before building a model)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainingHistory:
+    """Losses recorded while training.
+
+    Attributes
+    ----------
+    step : list of int
+        Steps at which the full train and test sets were evaluated (0 = before training).
+    train_loss, test_loss : list of float
+        L2 loss over the whole train / test set at those steps (``nan`` without a test set).
+    batch_loss : list of float
+        The loss of the batch used at each optimisation step (length ``steps``).
+    """
+
+    step: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    batch_loss: list[float] = field(default_factory=list)
+
+
+def evaluate_loss(model: nn.Module, x: torch.Tensor, dx: torch.Tensor) -> float:
+    """L2 loss of ``model``'s derivatives on ``(x, dx)``, without building a training graph."""
+    with torch.no_grad():
+        return float(l2_loss(model.time_derivative(x), dx))
+
+
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    dx: torch.Tensor,
+    *,
+    x_test: torch.Tensor | None = None,
+    dx_test: torch.Tensor | None = None,
+    steps: int = 2000,
+    learning_rate: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch_size: int | None = None,
+    eval_every: int = 100,
+    seed: int = 0,
+    progress: bool = True,
+    description: str | None = None,
+) -> TrainingHistory:
+    """Train ``model`` to map states ``x`` to derivatives ``dx`` with Adam.
+
+    Full batch when ``batch_size`` is None (Tasks 1-3), else a minibatch of ``batch_size``
+    samples drawn without replacement at every step (Task 4). Deterministic for a given seed
+    on one machine and thread count.
+
+    Parameters
+    ----------
+    model : BaselineNN or HNN (anything with ``time_derivative``)
+    x, dx : torch.Tensor, shape (n_samples, D)
+        Training inputs and target derivatives, on the model's device and dtype.
+    x_test, dx_test : torch.Tensor, shape (n_test, D), optional
+        Evaluated every ``eval_every`` steps (not every step).
+    steps : int
+        Optimisation steps (paper: 2000 for Tasks 1-3).
+    learning_rate : float
+        Adam's learning rate (paper: 1e-3).
+    weight_decay : float
+        Adam's L2 weight decay (reference code: 1e-4 for Tasks 1-2).
+    batch_size : int, optional
+    eval_every : int
+        Steps between full evaluations; the last step is always evaluated.
+    seed : int
+        Seeds the minibatch sampler.
+    progress : bool
+        Show a tqdm progress bar.
+    description : str, optional
+        Label of the progress bar.
+
+    Returns
+    -------
+    TrainingHistory
+    """
+    x = as_state_tensor(x, None, "x")
+    dx = as_state_tensor(dx, x.shape[-1], "dx")
+    if x.ndim != 2 or dx.shape != x.shape:
+        raise ValueError(f"x and dx must both have shape (n_samples, D), got {tuple(x.shape)} and {tuple(dx.shape)}")
+    if (x_test is None) != (dx_test is None):
+        raise ValueError("give both x_test and dx_test, or neither")
+    if x_test is not None:
+        x_test = as_state_tensor(x_test, x.shape[-1], "x_test")
+        dx_test = as_state_tensor(dx_test, x.shape[-1], "dx_test")
+    steps = check_positive_int(steps, "steps")
+    eval_every = check_positive_int(eval_every, "eval_every")
+    n = x.shape[0]
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if batch_size > n:
+            raise ValueError(f"batch_size={batch_size} exceeds the {n} training samples")
+
+    fused = next(model.parameters()).device.type in ("cpu", "cuda")
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=fused)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    history = TrainingHistory()
+
+    def record(step: int) -> None:
+        history.step.append(step)
+        history.train_loss.append(evaluate_loss(model, x, dx))
+        history.test_loss.append(evaluate_loss(model, x_test, dx_test) if x_test is not None else float("nan"))
+
+    model.train()
+    record(0)
+    bar = tqdm(range(1, steps + 1), desc=description, disable=not progress, leave=True)
+    for step in bar:
+        if batch_size is None:
+            xb, dxb = x, dx
+        else:
+            idx = torch.randperm(n, generator=generator)[:batch_size].to(x.device)
+            xb, dxb = x[idx], dx[idx]
+        loss = l2_loss(model.time_derivative(xb), dxb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        history.batch_loss.append(loss.item())
+        if step % eval_every == 0 or step == steps:
+            record(step)
+            bar.set_postfix(train=f"{history.train_loss[-1]:.2e}", test=f"{history.test_loss[-1]:.2e}", refresh=False)
+    model.eval()
+    return history
+
+
+def train(model: nn.Module, data: TrajectoryDataset, **options) -> TrainingHistory:
+    """Train on a :class:`~hnnlib.data.TrajectoryDataset`'s train split, tracking its test split.
+
+    ``options`` are those of :func:`fit` (``steps``, ``weight_decay``, ``batch_size``, ...).
+    """
+    if not isinstance(data, TrajectoryDataset):
+        raise TypeError(f"data must be a TrajectoryDataset, got {type(data).__name__}")
+    return fit(model, data.train.inputs, data.train.targets, x_test=data.test.inputs, dx_test=data.test.targets, **options)
