@@ -47,7 +47,7 @@ def as_state_tensor(
     if x.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name} must have a floating dtype (e.g. torch.float32), got {x.dtype}")
     if x.ndim == 0:
-        raise ValueError(f"{name} must have shape (..., {dim}), got a scalar")
+        raise ValueError(f"{name} must have shape (..., {dim if dim is not None else 'D'}), got a scalar")
     if dim is not None and x.shape[-1] != dim:
         raise ValueError(
             f"{name} must have shape (..., {dim}) (last axis: q and p coordinates), "

@@ -296,9 +296,11 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         raise ValueError(f"{path!r} is not a readable hnnlib checkpoint (torch.load with weights_only=True failed: {err})") from err
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path!r} is not an hnnlib checkpoint (expected a dict with format={CHECKPOINT_FORMAT!r})")
-    if ckpt.get("format_version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path!r} has checkpoint format_version {ckpt.get('format_version')!r}; this hnnlib reads version {CHECKPOINT_VERSION}")
-    cls = MODEL_CLASSES.get(ckpt.get("model_class"))
+    version = ckpt.get("format_version")
+    if type(version) is not int or version != CHECKPOINT_VERSION:
+        raise ValueError(f"{path!r} has checkpoint format_version {version!r}; this hnnlib reads version {CHECKPOINT_VERSION}")
+    name = ckpt.get("model_class")
+    cls = MODEL_CLASSES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(f"{path!r} holds an unknown model class {ckpt.get('model_class')!r}; expected one of {sorted(MODEL_CLASSES)}")
     config = ckpt.get("config")
@@ -311,5 +313,8 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu")
         model.load_state_dict(ckpt["state_dict"])
     except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as err:
         raise ValueError(f"{path!r}: the weights do not fit a {cls.__name__} with config {config}: {err}") from err
-    model.metadata = ckpt.get("metadata", {})
+    metadata = ckpt.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path!r}: metadata must be a dict, got {type(metadata).__name__}")
+    model.metadata = metadata
     return model.to(device).eval()

@@ -3,7 +3,7 @@
 A system maps states ``x = (q_1..q_N, p_1..p_N)`` of shape ``(..., 2N)`` to its energy
 ``H(x)`` of shape ``(...)`` and to the exact time derivative ``dx/dt`` of shape ``(..., 2N)``.
 Every method is batched over leading axes and accepts a ``torch.Tensor`` or a
-``numpy.ndarray``; NumPy input gives NumPy output (float64), so the same system feeds both
+``numpy.ndarray``; NumPy input gives NumPy output (of the input's dtype), so the same system feeds both
 ``scipy.integrate.solve_ivp`` and PyTorch code.
 """
 

@@ -1,0 +1,413 @@
+"""Models: the fused HNN gradient against autograd, conservation, input checks, checkpoints."""
+
+import os
+import pickle
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hnnlib.hamiltonian import gradient
+from hnnlib.models import (
+    HNN,
+    MLP,
+    BaselineNN,
+    TanhMLPSymplecticGradient,
+    l2_loss,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+F64 = torch.float64
+
+
+def make_hnn(input_dim=2, hidden_dim=8, nonlinearity="tanh", dtype=F64, seed=0):
+    torch.manual_seed(seed)
+    model = HNN(input_dim, hidden_dim, nonlinearity).to(dtype)
+    # random (not zero) biases, so every term of the fused backward pass is exercised
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 1:
+                p.normal_(0, 0.5)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# The fused symplectic gradient
+
+
+@settings(max_examples=25)
+@given(
+    n_dof=st.integers(1, 3),
+    hidden=st.integers(1, 12),
+    batch=st.integers(1, 9),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_fused_time_derivative_equals_autograd(n_dof, hidden, batch, seed):
+    """HNN.time_derivative (hand-written TanhMLPSymplecticGradient) equals autograd's symplectic gradient."""
+    model = make_hnn(2 * n_dof, hidden, seed=seed)
+    x = torch.randn(batch, 2 * n_dof, dtype=F64, generator=torch.Generator().manual_seed(seed)) * 2
+    torch.testing.assert_close(model.time_derivative(x), model.symplectic_gradient_autograd(x), rtol=1e-12, atol=1e-12)
+
+
+def test_fused_time_derivative_float32_and_leading_axes():
+    """The fused path keeps float32, accepts (D,) and (3, 4, D) inputs, and matches autograd there too."""
+    model = make_hnn(4, 16, dtype=torch.float32)
+    for shape in [(4,), (7, 4), (3, 4, 4)]:
+        x = torch.randn(*shape)
+        out = model.time_derivative(x)
+        assert out.shape == shape and out.dtype == torch.float32
+        torch.testing.assert_close(out, model.symplectic_gradient_autograd(x), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model(x), model.time_derivative(x))  # forward is time_derivative
+
+
+@pytest.mark.parametrize("needs_x_grad", [True, False])
+def test_gradcheck_fused_function(needs_x_grad):
+    """torch.autograd.gradcheck passes on TanhMLPSymplecticGradient.apply (float64, small sizes)."""
+    g = torch.Generator().manual_seed(3)
+    b, d, h = 3, 4, 5
+
+    def rand(*shape, requires_grad=True):
+        return torch.randn(*shape, dtype=F64, generator=g).requires_grad_(requires_grad)
+
+    inputs = (rand(b, d, requires_grad=needs_x_grad), rand(h, d), rand(h), rand(h, h), rand(h), rand(1, h))
+    assert torch.autograd.gradcheck(TanhMLPSymplecticGradient.apply, inputs, eps=1e-6, atol=1e-7)
+
+
+def test_fused_input_gradient_matches_autograd():
+    """d(loss)/dx through the fused function equals double-backward autograd's."""
+    model = make_hnn(2, 6)
+    x1 = torch.randn(5, 2, dtype=F64, requires_grad=True)
+    x2 = x1.detach().clone().requires_grad_(True)
+    w = torch.randn(5, 2, dtype=F64)
+    (gx1,) = torch.autograd.grad((model.time_derivative(x1) * w).sum(), x1)
+    (gx2,) = torch.autograd.grad((model.symplectic_gradient_autograd(x2, create_graph=True) * w).sum(), x2)
+    torch.testing.assert_close(gx1, gx2, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n_dof", [1, 2])
+def test_parameter_gradients_of_l2_loss_match_autograd(n_dof):
+    """Weight gradients of the L2 loss (Eq. 3) via the fused path equal those of create_graph autograd."""
+    model = make_hnn(2 * n_dof, 7)
+    x = torch.randn(11, 2 * n_dof, dtype=F64)
+    target = torch.randn(11, 2 * n_dof, dtype=F64)
+
+    def grads(prediction):
+        model.zero_grad(set_to_none=True)
+        l2_loss(prediction, target).backward()
+        return {n: (p.grad if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()}
+
+    fused = grads(model.time_derivative(x))
+    reference = grads(model.symplectic_gradient_autograd(x, create_graph=True))
+    assert set(fused) == set(reference)
+    for name in reference:
+        torch.testing.assert_close(fused[name], reference[name], rtol=1e-11, atol=1e-12, msg=name)
+    assert fused["mlp.net.0.weight"].abs().sum() > 0  # the check is not vacuous
+    torch.testing.assert_close(fused["mlp.net.4.bias"], torch.zeros(1, dtype=F64))  # b3 does not enter S_H
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "softplus"])
+def test_hnn_conserves_its_own_hamiltonian(nonlinearity):
+    """grad H_theta . S_H = 0: the learned vector field conserves the learned Hamiltonian."""
+    model = make_hnn(4, 10, nonlinearity)
+    x = torch.randn(20, 4, dtype=F64) * 2
+    grad_h = gradient(model.hamiltonian, x)
+    flow = model.time_derivative(x)
+    dot = (grad_h * flow).sum(-1)
+    assert flow.abs().max() > 1e-3
+    assert dot.abs().max() < 1e-12
+    assert model.hamiltonian(x).shape == (20,)
+
+
+def test_softplus_hnn_uses_autograd_path(monkeypatch):
+    """A non-tanh HNN never calls the tanh-specific fused function; it still trains (weights get gradients)."""
+
+    def refuse(*args):
+        raise AssertionError("the fused tanh function must not run for softplus")
+
+    monkeypatch.setattr(TanhMLPSymplecticGradient, "apply", refuse)
+    model = make_hnn(2, 8, "softplus")
+    x = torch.randn(6, 2, dtype=F64)
+    out = model.time_derivative(x)
+    torch.testing.assert_close(out, model.symplectic_gradient_autograd(x))
+    l2_loss(out, torch.zeros_like(out)).backward()
+    assert model.mlp.net[0].weight.grad is not None and model.mlp.net[0].weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert not model.time_derivative(x).requires_grad
+
+
+def test_time_derivative_under_no_grad():
+    """Evaluation under torch.no_grad works for the fused path and builds no graph."""
+    model = make_hnn()
+    x = torch.randn(5, 2, dtype=F64)
+    with torch.no_grad():
+        out = model.time_derivative(x)
+    assert not out.requires_grad
+    torch.testing.assert_close(out, model.symplectic_gradient_autograd(x))
+
+
+def test_mlp_initialisation():
+    """The MLP has three linear layers with orthogonal weights and zero biases (reference code)."""
+    mlp = MLP(2, 16, 1)
+    linears = [m for m in mlp.net if isinstance(m, torch.nn.Linear)]
+    assert [tuple(m.weight.shape) for m in linears] == [(16, 2), (16, 16), (1, 16)]
+    w = linears[1].weight.detach()
+    torch.testing.assert_close(w @ w.T, torch.eye(16), atol=1e-5, rtol=0)
+    assert all(torch.all(m.bias == 0) for m in linears)
+
+
+def test_baseline_shapes():
+    """BaselineNN maps (..., D) to (..., D) with the MLP's output, for any D (odd too)."""
+    torch.manual_seed(0)
+    for d in (2, 3, 4):
+        model = BaselineNN(d, 8)
+        for shape in [(d,), (5, d), (2, 3, d)]:
+            x = torch.randn(*shape)
+            out = model.time_derivative(x)
+            assert out.shape == shape
+            torch.testing.assert_close(out, model.mlp(x))
+            torch.testing.assert_close(model(x), out)
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: HNN(3), ValueError, "even input_dim"),
+        (lambda: HNN(2, 0), ValueError, "hidden_dim"),
+        (lambda: BaselineNN(0), ValueError, "input_dim"),
+        (lambda: HNN(2, 8, "sigmoid"), ValueError, "unknown nonlinearity"),
+        (lambda: BaselineNN(2, True), TypeError, "hidden_dim"),
+        (lambda: HNN(2.0), TypeError, "input_dim"),
+    ],
+)
+def test_bad_model_configuration(make, error, match):
+    """Invalid sizes or nonlinearities are refused at construction, naming the argument."""
+    with pytest.raises(error, match=match):
+        make()
+
+
+@pytest.mark.parametrize("cls", [HNN, BaselineNN])
+def test_bad_model_input(cls):
+    """Wrong last axis, integer dtype, NaN, and dtype mismatch: each error names what was expected."""
+    model = cls(2, 8)  # float32
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 2\)"):
+        model.time_derivative(torch.zeros(5, 3))
+    with pytest.raises(TypeError, match="floating"):
+        model.time_derivative(torch.zeros(5, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match="NaN"):
+        model.time_derivative(torch.tensor([[0.0, float("nan")]]))
+    with pytest.raises(TypeError, match="torch.float32"):
+        model.time_derivative(torch.zeros(5, 2, dtype=F64))
+    with pytest.raises(TypeError, match="torch.float64"):
+        model.to(F64).time_derivative(torch.zeros(5, 2))
+    if cls is HNN:
+        with pytest.raises(ValueError, match=r"shape \(\.\.\., 2\)"):
+            model.symplectic_gradient_autograd(torch.zeros(5, 4, dtype=F64))
+        with pytest.raises(ValueError, match=r"shape \(\.\.\., 2\)"):
+            model.hamiltonian(torch.zeros(5, 1))
+
+
+def test_l2_loss():
+    """l2_loss is the mean squared error and refuses mismatched shapes."""
+    a, b = torch.randn(4, 2), torch.randn(4, 2)
+    torch.testing.assert_close(l2_loss(a, b), ((a - b) ** 2).mean())
+    with pytest.raises(ValueError, match="same shape"):
+        l2_loss(a, b[:, :1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+@pytest.mark.parametrize(
+    "cls, nonlinearity, dtype",
+    [(HNN, "tanh", torch.float32), (HNN, "softplus", F64), (BaselineNN, "relu", torch.float32), (BaselineNN, "tanh", F64)],
+)
+def test_checkpoint_round_trip(tmp_path, cls, nonlinearity, dtype):
+    """save -> load gives the same class, config, dtype, metadata and outputs, in eval mode."""
+    torch.manual_seed(1)
+    model = cls(2, 12, nonlinearity).to(dtype)
+    path = tmp_path / "model.pt"
+    metadata = {"seed": 7, "task": "mass_spring", "noise": 0.1, "ok": True, "steps": [0, 100], "extra": {"lr": 1e-3}}
+    save_checkpoint(model, path, metadata)
+    loaded = load_checkpoint(path)
+    assert type(loaded) is cls and not loaded.training
+    assert loaded.config == model.config
+    assert all(p.dtype == dtype for p in loaded.parameters())
+    assert loaded.metadata == metadata
+    x = torch.randn(9, 2, dtype=dtype)
+    torch.testing.assert_close(loaded.time_derivative(x), model.time_derivative(x), rtol=0, atol=0)
+    for (n1, p1), (n2, p2) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        assert n1 == n2 and torch.equal(p1, p2)
+
+
+def test_checkpoint_without_metadata_and_str_path(tmp_path):
+    """metadata defaults to {}; a str path works like a Path; device argument accepted."""
+    model = HNN(2, 4)
+    save_checkpoint(model, str(tmp_path / "m.pt"))
+    loaded = load_checkpoint(str(tmp_path / "m.pt"), device="cpu")
+    assert loaded.metadata == {}
+
+
+def test_save_refuses_other_modules(tmp_path):
+    """Only BaselineNN and HNN can be saved."""
+    with pytest.raises(TypeError, match="can only save"):
+        save_checkpoint(torch.nn.Linear(2, 2), tmp_path / "x.pt")
+
+
+def test_missing_checkpoint(tmp_path):
+    """A missing file is a FileNotFoundError naming the path."""
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_corrupt_checkpoint(tmp_path):
+    """Random bytes and an empty file are ValueErrors, not unpickling crashes."""
+    path = tmp_path / "random.pt"
+    path.write_bytes(os.urandom(4096))
+    with pytest.raises(ValueError, match="not a readable hnnlib checkpoint"):
+        load_checkpoint(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match="not a readable hnnlib checkpoint"):
+        load_checkpoint(path)
+
+
+def test_truncated_checkpoint(tmp_path):
+    """A checkpoint cut short (interrupted copy) is a ValueError."""
+    path = tmp_path / "model.pt"
+    save_checkpoint(HNN(2, 16), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="not a readable hnnlib checkpoint"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"weight": torch.zeros(2)}, HNN(2, 4).state_dict(), [1, 2, 3], torch.zeros(3), {"format": "other"}],
+    ids=["dict", "state_dict", "list", "tensor", "other_format"],
+)
+def test_foreign_torch_file(tmp_path, payload):
+    """A torch.save file that is not an hnnlib checkpoint is a ValueError saying so."""
+    path = tmp_path / "foreign.pt"
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="not an hnnlib checkpoint"):
+        load_checkpoint(path)
+
+
+class Arbitrary:
+    """A harmless custom class: a weights-only loader must not instantiate it."""
+
+    def __init__(self):
+        self.value = 3
+
+
+class Malicious:
+    """Unpickling this object would create the file at ``self.marker`` (the attack a weights-only load prevents)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_arbitrary_object_is_refused(tmp_path):
+    """A torch.save'd custom class instance (inside a checkpoint-like dict) is refused with a ValueError."""
+    path = tmp_path / "obj.pt"
+    torch.save(Arbitrary(), path)
+    with pytest.raises(ValueError, match="weights_only"):
+        load_checkpoint(path)
+    model = HNN(2, 4)
+    save_checkpoint(model, path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["metadata"] = {"note": Arbitrary()}
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match="weights_only"):
+        load_checkpoint(path)
+
+
+def test_malicious_pickle_never_runs(tmp_path):
+    """Loading a pickle whose __reduce__ creates a file raises ValueError and never creates the file."""
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    torch.save(Malicious(marker), path)
+    with pytest.raises(ValueError):
+        load_checkpoint(path)
+    assert not marker.exists()
+    # the same payload hidden in an otherwise valid checkpoint's metadata
+    save_checkpoint(HNN(2, 4), path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["metadata"] = {"seed": Malicious(marker)}
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError):
+        load_checkpoint(path)
+    assert not marker.exists()
+    # control: the payload is real -- an unrestricted unpickle does create the file
+    pickle.loads(pickle.dumps(Malicious(marker))).close()
+    assert marker.exists()
+
+
+def edited_checkpoint(tmp_path, **changes):
+    """Save a valid HNN checkpoint, then overwrite some of its fields."""
+    path = tmp_path / "edited.pt"
+    save_checkpoint(HNN(2, 8), path)
+    ckpt = torch.load(path, weights_only=True)
+    for key, value in changes.items():
+        if value is KeyError:
+            del ckpt[key]
+        else:
+            ckpt[key] = value
+    torch.save(ckpt, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"model_class": "Transformer"}, "unknown model class 'Transformer'"),
+        ({"model_class": KeyError}, "unknown model class None"),
+        ({"format_version": 2}, "format_version 2"),
+        ({"format_version": KeyError}, "format_version None"),
+        ({"format": KeyError}, "not an hnnlib checkpoint"),
+        ({"config": None}, "configuration"),
+        ({"config": {"input_dim": 2, "hidden_dim": 16, "nonlinearity": "tanh"}}, "do not fit"),
+        ({"config": {"input_dim": 4, "hidden_dim": 8, "nonlinearity": "tanh"}}, "do not fit"),
+        ({"config": {"input_dim": 2, "hidden_dim": 8, "nonlinearity": "tanh", "depth": 5}}, "do not fit"),
+        ({"config": {"input_dim": 3, "hidden_dim": 8, "nonlinearity": "tanh"}}, "do not fit"),
+        ({"model_class": "BaselineNN"}, "do not fit"),
+        ({"state_dict": {}}, "do not fit"),
+        ({"state_dict": KeyError}, "do not fit"),
+        ({"dtype": "not_a_dtype"}, "do not fit"),
+        ({"dtype": "int64"}, "do not fit"),
+    ],
+)
+def test_invalid_checkpoint_contents(tmp_path, changes, match):
+    """Unknown class, wrong version, missing fields, weights that do not fit the config: each a ValueError."""
+    with pytest.raises(ValueError, match=match):
+        load_checkpoint(edited_checkpoint(tmp_path, **changes))
+
+
+@pytest.mark.parametrize("model_class", [["HNN"], {"name": "HNN"}], ids=["list", "dict"])
+def test_unhashable_model_class_is_value_error(tmp_path, model_class):
+    """A weights-only-loadable but malformed model_class (a list or dict) should be a ValueError like other bad fields."""
+    with pytest.raises(ValueError, match="unknown model class"):
+        load_checkpoint(edited_checkpoint(tmp_path, model_class=model_class))
+
+
+@pytest.mark.parametrize("changes", [{"metadata": 5}, {"format_version": torch.tensor([1.0])}], ids=["metadata", "version"])
+def test_malformed_fields_are_value_errors(tmp_path, changes):
+    """A non-dict metadata or a non-int format_version is rejected, not silently accepted."""
+    with pytest.raises(ValueError):
+        load_checkpoint(edited_checkpoint(tmp_path, **changes))
+
+
+def test_float64_model_reloads_as_float64(tmp_path):
+    """A float64 HNN (random biases) reloads as float64 with bit-identical outputs: the recorded dtype wins over the default."""
+    model = make_hnn(2, 8)
+    save_checkpoint(model, tmp_path / "m.pt")
+    loaded = load_checkpoint(tmp_path / "m.pt")
+    assert next(loaded.parameters()).dtype == F64
+    x = torch.randn(4, 2, dtype=F64)
+    assert torch.equal(loaded.time_derivative(x), model.time_derivative(x))
