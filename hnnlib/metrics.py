@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ._checks import as_state_tensor, check_positive_int, check_range
-from .integrators import solve_ivp_rollout
+from .integrators import solve_ivp_batched, solve_ivp_rollout
 from .systems import HamiltonianSystem
 
 
@@ -125,6 +125,7 @@ def compare_rollouts(
     rtol_model: float = 1e-9,
     atol: float = 1e-6,
     energy: Callable[[np.ndarray], np.ndarray] | None = None,
+    batched: bool = False,
 ) -> RolloutComparison:
     """Roll out the true system and a model from the same states and measure the drift.
 
@@ -149,6 +150,11 @@ def compare_rollouts(
     rtol_true, rtol_model, atol : float
     energy : callable, optional
         Maps states ``(..., D)`` (NumPy) to energies ``(...)``.
+    batched : bool
+        Integrate with :func:`~hnnlib.integrators.solve_ivp_batched` instead: the same RK45
+        algorithm and a separate step-size control per state, but the field is called once per
+        stage on all states still running instead of on one state at a time. Same results up to
+        round-off (a float32 model may round a batch differently from a single state), much faster.
 
     Returns
     -------
@@ -159,14 +165,92 @@ def compare_rollouts(
         raise ValueError(f"x0 must have shape (B, {system.state_dim}), got {x0.shape}")
     t_eval = np.asarray(t_eval, dtype=np.float64)
     energy = energy or system.hamiltonian
-    true = solve_ivp_rollout(system.time_derivative, x0, t_eval, rtol=rtol_true, atol=atol, dtype=torch.float64)
+    rollout = solve_ivp_batched if batched else solve_ivp_rollout
+    true = rollout(system.time_derivative, x0, t_eval, rtol=rtol_true, atol=atol, dtype=torch.float64)
     model_dtype = next(model.parameters()).dtype
-    pred = solve_ivp_rollout(model.time_derivative, x0, t_eval, rtol=rtol_model, atol=atol, dtype=model_dtype)
+    pred = rollout(model.time_derivative, x0, t_eval, rtol=rtol_model, atol=atol, dtype=model_dtype)
     e_true, e_pred = np.asarray(energy(true)), np.asarray(energy(pred))
     sq = (pred - true) ** 2
     return RolloutComparison(
         t=t_eval,
         true=true,
+        predicted=pred,
+        true_energy=e_true,
+        predicted_energy=e_pred,
+        energy_mse=MeanWithError.of(((e_pred - e_true) ** 2).mean(axis=1)),
+        coordinate_mse=MeanWithError.of(sq.mean(axis=(1, 2))),
+        coordinate_mse_over_time=sq.mean(axis=(0, 2)),
+    )
+
+
+def energy_mse(comparison: RolloutComparison, energy: Callable[[np.ndarray], np.ndarray]) -> MeanWithError:
+    """The energy MSE of an existing comparison, measured with another ``energy`` function.
+
+    Re-uses the rollouts (no integration): per trajectory, the mean over time of
+    ``(energy(predicted) - energy(true))^2``; then the mean and standard error over trajectories.
+    Useful to report one set of rollouts under two protocols (e.g. the pendulum's true ``H``
+    and the ``q^2 + p^2`` of the paper's reference code).
+
+    Parameters
+    ----------
+    comparison : RolloutComparison
+    energy : callable
+        Maps states ``(..., D)`` (NumPy) to energies ``(...)``.
+    """
+    e_true, e_pred = np.asarray(energy(comparison.true)), np.asarray(energy(comparison.predicted))
+    if e_true.shape != comparison.true.shape[:2]:
+        raise ValueError(f"energy must map states {comparison.true.shape} to shape {comparison.true.shape[:2]}, got {e_true.shape}")
+    return MeanWithError.of(((e_pred - e_true) ** 2).mean(axis=1))
+
+
+def compare_to_observed(
+    model: nn.Module,
+    observed: np.ndarray,
+    t_eval: np.ndarray,
+    energy: Callable[[np.ndarray], np.ndarray],
+    *,
+    rtol_model: float = 1e-3,
+    atol: float = 1e-6,
+) -> RolloutComparison:
+    """Roll a model out from the first observed state and compare it with the observations.
+
+    For recorded data, where no true system can be integrated (Task 3, the real pendulum): the
+    "true" rollout is the observed trajectory itself. The model is integrated with
+    ``solve_ivp`` (RK45, ``rtol_model``; the reference code uses 1e-3 for this task) from
+    ``observed[:, 0]`` and evaluated at ``t_eval``, which may be irregular (gaps in a recording).
+
+    Parameters
+    ----------
+    model : BaselineNN or HNN
+    observed : numpy.ndarray, shape (B, T, D) or (T, D)
+        Observed states at the times ``t_eval``.
+    t_eval : numpy.ndarray, shape (T,)
+        Strictly increasing observation times.
+    energy : callable
+        Maps states ``(..., D)`` (NumPy) to energies ``(...)``; measured along both.
+    rtol_model, atol : float
+
+    Returns
+    -------
+    RolloutComparison
+        With ``true`` the observations (always shape ``(B, T, D)``).
+    """
+    observed = np.asarray(observed.detach().cpu() if isinstance(observed, torch.Tensor) else observed, dtype=np.float64)
+    if observed.ndim == 2:
+        observed = observed[None]
+    if observed.ndim != 3:
+        raise ValueError(f"observed must have shape (T, D) or (B, T, D), got {observed.shape}")
+    as_state_tensor(observed, None, "observed")  # finite values
+    t_eval = np.asarray(t_eval.detach().cpu() if isinstance(t_eval, torch.Tensor) else t_eval, dtype=np.float64)
+    if t_eval.shape != observed.shape[1:2]:
+        raise ValueError(f"t_eval must have shape ({observed.shape[1]},) to match observed {observed.shape}, got {t_eval.shape}")
+    model_dtype = next(model.parameters()).dtype
+    pred = solve_ivp_rollout(model.time_derivative, observed[:, 0], t_eval, rtol=rtol_model, atol=atol, dtype=model_dtype)
+    e_true, e_pred = np.asarray(energy(observed)), np.asarray(energy(pred))
+    sq = (pred - observed) ** 2
+    return RolloutComparison(
+        t=t_eval,
+        true=observed,
         predicted=pred,
         true_energy=e_true,
         predicted_energy=e_pred,

@@ -139,3 +139,137 @@ def figure2_row(
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+def plot_energy_contours(
+    ax: Axes,
+    energy: Callable[[np.ndarray], np.ndarray],
+    xlim: tuple[float, float] = (-2, 2),
+    ylim: tuple[float, float] = (-2, 2),
+    levels: int | np.ndarray = 10,
+    n: int = 101,
+    color: str = "tab:gray",
+    label_levels: bool = False,
+) -> None:
+    """Level sets of an energy ``H(q, p)`` in the phase plane: the orbits of a conservative system.
+
+    Parameters
+    ----------
+    energy : callable
+        Maps NumPy states ``(..., 2)`` to energies ``(...)``.
+    levels : int or array
+        Number of levels, or the levels themselves.
+    label_levels : bool
+        Write each level's value on its contour.
+    """
+    q, p = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))
+    h = np.asarray(energy(np.stack([q, p], axis=-1)))
+    if h.shape != q.shape:
+        raise ValueError(f"energy must map states (..., 2) to (...), got shape {h.shape} for {q.shape + (2,)}")
+    contours = ax.contour(q, p, h, levels=levels, colors=color, linewidths=0.8, alpha=0.7)
+    if label_levels:
+        ax.clabel(contours, fontsize=7, fmt="%.2g")
+    ax.set_xlabel("position $q$")
+    ax.set_ylabel("momentum $p$")
+
+
+# --- N-body figures (Task 4 and Appendix B) ----------------------------------------------------------
+
+BODY_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def plot_orbits(ax: Axes, positions: np.ndarray, label: str = GROUND_TRUTH, *, lw: float = 1.3) -> None:
+    """Paths of ``N`` bodies in the plane, in ``label``'s colour, body ``i`` with line style ``BODY_LINESTYLES[i]``.
+
+    Parameters
+    ----------
+    positions : numpy.ndarray, shape (T, N, 2)
+        E.g. the first output of :meth:`hnnlib.systems.NBody.bodies` for one trajectory.
+    label : str
+        One of :data:`LABELS` (sets the colour).
+
+    A dot marks every body's starting point.
+    """
+    positions = np.asarray(positions)
+    if positions.ndim != 3 or positions.shape[-1] != 2:
+        raise ValueError(f"positions must have shape (T, N, 2), got {positions.shape}")
+    color = COLORS.get(label)
+    for i in range(positions.shape[1]):
+        ax.plot(positions[:, i, 0], positions[:, i, 1], color=color, lw=lw,
+                linestyle=BODY_LINESTYLES[i % len(BODY_LINESTYLES)], label=f"body {i + 1}")
+        ax.plot(positions[0, i, 0], positions[0, i, 1], "o", color=color, ms=4)
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("$y$")
+    ax.set_aspect("equal", adjustable="datalim")
+
+
+def nbody_figure(system: "NBody", t: np.ndarray, trajectories: Mapping[str, np.ndarray], title: str = "") -> Figure:  # noqa: F821
+    """The paper's Figure 3 (two bodies) and Figure B.3 (three bodies) for one initial state.
+
+    One column per model: the bodies' paths (top row) and the kinetic, potential and total
+    energy along the rollout (bottom row; total in the model's colour, the terms in grey).
+
+    Parameters
+    ----------
+    system : hnnlib.systems.NBody
+        Used to split states into bodies and to compute the energies.
+    t : numpy.ndarray, shape (T,)
+    trajectories : dict
+        ``{label: states of shape (T, 4N)}``, typically ground truth, baseline NN, Hamiltonian NN.
+    """
+    fig, axes = plt.subplots(2, len(trajectories), figsize=(4 * len(trajectories), 7.2), squeeze=False)
+    for col, (label, traj) in enumerate(trajectories.items()):
+        q, _ = system.bodies(np.asarray(traj))
+        plot_orbits(axes[0, col], q, label)
+        axes[0, col].set_title(label)
+        ax = axes[1, col]
+        ax.plot(t, system.kinetic_energy(traj), color="tab:gray", ls=":", label="kinetic")
+        ax.plot(t, system.potential_energy(traj), color="tab:gray", ls="-.", label="potential")
+        ax.plot(t, system.hamiltonian(traj), color=COLORS.get(label), lw=2, label="total")
+        ax.set_xlabel("time $t$")
+        ax.set_ylabel("energy")
+    low = min(ax.get_ylim()[0] for ax in axes[1])
+    high = max(ax.get_ylim()[1] for ax in axes[1])
+    for ax in axes[1]:
+        ax.set_ylim(low, high)  # one energy scale for all models
+    axes[0, 0].legend(fontsize=8, loc="upper right")
+    axes[1, 0].legend(fontsize=8, loc="upper right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def energy_grid(t: np.ndarray, energies: Mapping[str, np.ndarray], ncols: int = 5, title: str = "") -> Figure:
+    """Figure B.2: total energy against time for every rollout, one small panel per initial state.
+
+    Parameters
+    ----------
+    t : numpy.ndarray, shape (T,)
+    energies : dict
+        ``{label: array of shape (B, T)}``, the same ``B`` initial states for every label.
+    """
+    shapes = {np.shape(e) for e in energies.values()}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"energies must all have the same shape (B, T), got {sorted(shapes)}")
+    n = next(iter(shapes))[0]
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.0 * nrows), sharex=True, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        for label, e in energies.items():
+            ax.plot(t, e[i], lw=1.2, **_style(label))
+        ax.set_title(f"state {i}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[-1]:
+        ax.set_xlabel("time $t$")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("total energy")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.01))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig

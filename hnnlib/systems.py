@@ -150,7 +150,196 @@ class Pendulum(HamiltonianSystem):
         return torch.stack([dq, dp], dim=-1)
 
 
-SYSTEMS: dict[str, type[HamiltonianSystem]] = {cls.name: cls for cls in (MassSpring, Pendulum)}
+class NBody(HamiltonianSystem):
+    r"""``N`` point masses in the plane attracting each other by Newtonian gravity (paper Section 4, App. B).
+
+    .. math::
+
+        H = \sum_i \frac{|p_i|^2}{2 m_i} - \sum_{i<j} \frac{g\, m_i m_j}{|q_i - q_j|}
+
+    For two bodies this is the paper's Eq. 6 written in the lab frame (Eq. 6 splits the kinetic
+    energy into the centre-of-mass part ``|p_CM|^2 / 2(m_1 + m_2)`` and the relative part
+    ``|p|^2 / 2 mu`` with the reduced mass ``mu = m_1 m_2 / (m_1 + m_2)``). The paper and its code set
+    ``g = m_i = 1``.
+
+    **State layout.** ``x = (q_1, ..., q_N, p_1, ..., p_N)`` with each ``q_i`` and ``p_i`` a 2-D
+    vector, i.e. ``x = (q1x, q1y, q2x, q2y, ..., p1x, p1y, p2x, p2y, ...)``: ``4 N`` coordinates,
+    ``n_dof = 2 N`` (all positions first, then all momenta, as Hamilton's equations in
+    :mod:`hnnlib.hamiltonian` expect). :meth:`bodies` reshapes states to ``(..., N, 2)``
+    positions and momenta; :meth:`state` goes back. Momenta are ``p_i = m_i v_i``.
+
+    Every method is batched over leading axes, like all systems. Two bodies at the same place
+    give infinite forces (``inf`` or ``nan`` in the output).
+
+    Parameters
+    ----------
+    n_bodies : int
+        Number of bodies ``N >= 2``.
+    masses : float or sequence of float, optional
+        Masses ``m_i > 0``: one number for all bodies, or ``N`` numbers. Default 1.
+    g : float
+        Gravitational constant (> 0). Default 1.
+    """
+
+    name = "nbody"
+
+    def __init__(self, n_bodies: int = 2, masses: float | tuple[float, ...] | list[float] | None = None, g: float = 1.0):
+        if isinstance(n_bodies, bool) or not isinstance(n_bodies, (int, np.integer)):
+            raise TypeError(f"n_bodies must be an int >= 2, got {n_bodies!r}")
+        if n_bodies < 2:
+            raise ValueError(f"an N-body system needs n_bodies >= 2, got {n_bodies}")
+        n_bodies = int(n_bodies)
+        if masses is None:
+            masses = 1.0
+        if isinstance(masses, (int, float, np.integer, np.floating)) and not isinstance(masses, bool):
+            masses = (float(masses),) * n_bodies
+        try:
+            masses = tuple(float(m) for m in masses)
+        except (TypeError, ValueError):
+            raise TypeError(f"masses must be a number or a sequence of {n_bodies} numbers, got {masses!r}") from None
+        if len(masses) != n_bodies:
+            raise ValueError(f"masses must hold one mass per body ({n_bodies}), got {len(masses)}: {masses}")
+        if not all(np.isfinite(m) and m > 0 for m in masses):
+            raise ValueError(f"NBody needs finite masses > 0, got {masses}")
+        if not (isinstance(g, (int, float, np.integer, np.floating)) and np.isfinite(g) and g > 0):
+            raise ValueError(f"NBody needs a finite gravitational constant g > 0, got g={g!r}")
+        self.n_bodies = n_bodies
+        self.masses = masses
+        self.g = float(g)
+        self.n_dof = 2 * n_bodies
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(n_bodies={self.n_bodies}, masses={self.masses}, g={self.g})"
+
+    # -- layout helpers ---------------------------------------------------------------------
+    def bodies(self, x: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
+        """Positions and momenta per body.
+
+        Parameters
+        ----------
+        x : torch.Tensor or numpy.ndarray, shape (..., 4N)
+
+        Returns
+        -------
+        q, p : same type as ``x``, each of shape (..., N, 2)
+        """
+        is_numpy = isinstance(x, np.ndarray)
+        q, p = self._bodies(as_state_tensor(x, self.state_dim, "x"))
+        return (q.numpy(), p.numpy()) if is_numpy else (q, p)
+
+    def state(self, q: ArrayLike, p: ArrayLike) -> ArrayLike:
+        """Inverse of :meth:`bodies`: positions and momenta ``(..., N, 2)`` -> states ``(..., 4N)``."""
+        is_numpy = isinstance(q, np.ndarray)
+        q = as_state_tensor(q, 2, "q")
+        p = as_state_tensor(p, 2, "p")
+        if q.ndim < 2 or q.shape[-2] != self.n_bodies or p.shape != q.shape:
+            raise ValueError(
+                f"q and p must both have shape (..., {self.n_bodies}, 2), got {tuple(q.shape)} and {tuple(p.shape)}"
+            )
+        x = torch.cat([q.flatten(-2), p.flatten(-2)], dim=-1)
+        return x.numpy() if is_numpy else x
+
+    def _bodies(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.n_bodies
+        lead = x.shape[:-1]
+        return x[..., : 2 * n].reshape(*lead, n, 2), x[..., 2 * n :].reshape(*lead, n, 2)
+
+    def _mass_tensor(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.tensor(self.masses, dtype=like.dtype, device=like.device)
+
+    # -- energies ---------------------------------------------------------------------------
+    def kinetic_energy(self, x: ArrayLike) -> ArrayLike:
+        """``T = sum_i |p_i|^2 / (2 m_i)``: states ``(..., 4N)`` -> ``(...)``."""
+        return _numpy_in_numpy_out(self._kinetic, x, self.state_dim, "x")
+
+    def potential_energy(self, x: ArrayLike) -> ArrayLike:
+        """``V = -sum_{i<j} g m_i m_j / |q_i - q_j|``: states ``(..., 4N)`` -> ``(...)``."""
+        return _numpy_in_numpy_out(self._potential, x, self.state_dim, "x")
+
+    def _kinetic(self, x: torch.Tensor) -> torch.Tensor:
+        _, p = self._bodies(x)
+        return (p.pow(2).sum(-1) / (2 * self._mass_tensor(x))).sum(-1)
+
+    def _potential(self, x: torch.Tensor) -> torch.Tensor:
+        q, _ = self._bodies(x)
+        m = self._mass_tensor(x)
+        i, j = torch.triu_indices(self.n_bodies, self.n_bodies, offset=1, device=x.device)
+        distance = (q[..., i, :] - q[..., j, :]).pow(2).sum(-1).sqrt()
+        return -(self.g * m[i] * m[j] / distance).sum(-1)
+
+    def _hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
+        return self._kinetic(x) + self._potential(x)
+
+    def _time_derivative(self, x: torch.Tensor) -> torch.Tensor:
+        # dq_i/dt = p_i / m_i;  dp_i/dt = -dV/dq_i = sum_{j != i} g m_i m_j (q_j - q_i) / |q_j - q_i|^3
+        q, p = self._bodies(x)
+        m = self._mass_tensor(x)
+        displacement = q.unsqueeze(-3) - q.unsqueeze(-2)  # [..., i, j, :] = q_j - q_i
+        distance2 = displacement.pow(2).sum(-1)
+        eye = torch.eye(self.n_bodies, dtype=torch.bool, device=x.device)
+        inv_r3 = distance2.masked_fill(eye, 1.0).pow(-1.5).masked_fill(eye, 0.0)  # no self-force
+        force = self.g * m[:, None] * (inv_r3 * m).unsqueeze(-1).mul(displacement).sum(-2)
+        dq = p / m[:, None]
+        return torch.cat([dq.flatten(-2), force.flatten(-2)], dim=-1)
+
+    # -- conserved vectors --------------------------------------------------------------------
+    def total_momentum(self, x: ArrayLike) -> ArrayLike:
+        """Total momentum ``P = sum_i p_i`` (conserved): states ``(..., 4N)`` -> ``(..., 2)``."""
+        return _numpy_in_numpy_out(lambda t: self._bodies(t)[1].sum(-2), x, self.state_dim, "x")
+
+    def center_of_mass(self, x: ArrayLike) -> ArrayLike:
+        """Centre of mass ``sum_i m_i q_i / sum_i m_i`` (moves with velocity ``P / M``): ``(..., 4N)`` -> ``(..., 2)``."""
+
+        def com(t: torch.Tensor) -> torch.Tensor:
+            m = self._mass_tensor(t)
+            return (self._bodies(t)[0] * m[:, None]).sum(-2) / m.sum()
+
+        return _numpy_in_numpy_out(com, x, self.state_dim, "x")
+
+
+class TwoBody(NBody):
+    """The two-body problem of Task 4 (paper Eq. 6): :class:`NBody` with ``N = 2``, ``m_1 = m_2 = g = 1`` by default.
+
+    States are ``(q1x, q1y, q2x, q2y, p1x, p1y, p2x, p2y)``: 8 coordinates, ``n_dof = 4``.
+
+    Parameters
+    ----------
+    masses : float or (float, float)
+    g : float
+    """
+
+    name = "two_body"
+
+    def __init__(self, masses: float | tuple[float, float] | list[float] | None = None, g: float = 1.0):
+        super().__init__(2, masses, g)
+
+    def __repr__(self) -> str:
+        return f"TwoBody(masses={self.masses}, g={self.g})"
+
+
+class ThreeBody(NBody):
+    """The three-body problem of the paper's Appendix B: :class:`NBody` with ``N = 3``, unit masses and ``g = 1`` by default.
+
+    States are ``(q1x, q1y, q2x, q2y, q3x, q3y, p1x, ..., p3y)``: 12 coordinates, ``n_dof = 6``.
+
+    Parameters
+    ----------
+    masses : float or (float, float, float)
+    g : float
+    """
+
+    name = "three_body"
+
+    def __init__(self, masses: float | tuple[float, float, float] | list[float] | None = None, g: float = 1.0):
+        super().__init__(3, masses, g)
+
+    def __repr__(self) -> str:
+        return f"ThreeBody(masses={self.masses}, g={self.g})"
+
+
+SYSTEMS: dict[str, type[HamiltonianSystem]] = {
+    cls.name: cls for cls in (MassSpring, Pendulum, NBody, TwoBody, ThreeBody)
+}
 
 
 def get_system(name: str, **params: float) -> HamiltonianSystem:
