@@ -3,23 +3,27 @@
 Modules, one job each:
 
 - :mod:`hnnlib.hamiltonian`: the symplectic and Riemann gradients (paper Eq. 2).
-- :mod:`hnnlib.systems`: Hamiltonian systems with analytic energies and derivatives.
+- :mod:`hnnlib.systems`: Hamiltonian systems with analytic energies and derivatives (spring,
+  pendulum, N bodies).
 - :mod:`hnnlib.data`: seeded trajectory datasets.
+- :mod:`hnnlib.realdata`: the recorded real pendulum of Task 3, found, checked and preprocessed.
 - :mod:`hnnlib.models`: the baseline MLP and the HNN, checkpoints.
 - :mod:`hnnlib.training`: the training loop.
-- :mod:`hnnlib.integrators`: batched rollouts (solve_ivp, RK4, leapfrog).
+- :mod:`hnnlib.integrators`: batched rollouts (solve_ivp, batched RK45, RK4, leapfrog).
 - :mod:`hnnlib.metrics`: derivative losses, energy and coordinate errors (Table 1).
 - :mod:`hnnlib.plotting`: the figures' shared style and plots.
+- :mod:`hnnlib.paper`: the paper's published Table 1 and Table 2, for side-by-side tables.
 """
 
 __version__ = "0.1.0"
 
-from .data import Split, TrajectoryDataset, make_trajectory_dataset
+from . import realdata
+from .data import Split, TrajectoryDataset, make_nbody_dataset, make_trajectory_dataset
 from .hamiltonian import riemann_gradient, symplectic_gradient
-from .integrators import leapfrog, rk4, solve_ivp_rollout
-from .metrics import MeanWithError, RolloutComparison, compare_rollouts, derivative_loss
+from .integrators import leapfrog, rk4, solve_ivp_batched, solve_ivp_rollout
+from .metrics import MeanWithError, RolloutComparison, compare_rollouts, compare_to_observed, derivative_loss, energy_mse
 from .models import HNN, BaselineNN, load_checkpoint, save_checkpoint
-from .systems import MassSpring, Pendulum, get_system
+from .systems import MassSpring, NBody, Pendulum, ThreeBody, TwoBody, get_system
 from .training import TrainingHistory, fit, set_seed, train
 
 __all__ = [
@@ -27,4 +31,6 @@ __all__ = [
     "TrainingHistory", "TrajectoryDataset", "compare_rollouts", "derivative_loss", "fit", "get_system",
     "leapfrog", "load_checkpoint", "make_trajectory_dataset", "riemann_gradient", "rk4", "save_checkpoint",
     "set_seed", "solve_ivp_rollout", "symplectic_gradient", "train",
+    "NBody", "ThreeBody", "TwoBody", "compare_to_observed", "energy_mse", "make_nbody_dataset", "realdata",
+    "solve_ivp_batched",
 ]

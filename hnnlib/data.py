@@ -87,6 +87,28 @@ class TrajectoryDataset:
         return TrajectoryDataset(move(self.train), move(self.test), self.system, dict(self.settings))
 
 
+def _test_size(n_trajectories: int, test_fraction: float, noise_std: float) -> int:
+    """Check the split and noise arguments; return the number of test trajectories."""
+    if not noise_std >= 0:
+        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    n_test = int(round(n_trajectories * test_fraction))
+    if not 0 < n_test < n_trajectories:
+        raise ValueError(f"test_fraction={test_fraction} leaves an empty split of {n_trajectories} trajectories")
+    return n_test
+
+
+def _splits(arrays: tuple[np.ndarray, ...], n_test: int, dtype: torch.dtype, device: Any) -> tuple[Split, Split]:
+    """Train and test :class:`Split` of ``(x, dx, t, energy)`` arrays: the last ``n_test`` trajectories test."""
+    n_train = arrays[0].shape[0] - n_test
+
+    def split(rows: slice) -> Split:
+        return Split(*(torch.as_tensor(np.ascontiguousarray(a[rows]), dtype=dtype, device=device) for a in arrays))
+
+    return split(slice(0, n_train)), split(slice(n_train, None))
+
+
 def sample_initial_states(n: int, radius: tuple[float, float], rng: np.random.Generator) -> np.ndarray:
     """Initial states ``(q, p)`` at a random angle and a radius uniform in ``radius``.
 
@@ -113,6 +135,7 @@ def make_trajectory_dataset(
     noise_std: float = 0.1,
     test_fraction: float = 0.5,
     rtol: float = 1e-10,
+    atol: float = 1e-12,
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str = "cpu",
@@ -139,8 +162,9 @@ def make_trajectory_dataset(
         Standard deviation of the observation noise (>= 0).
     test_fraction : float
         Fraction of trajectories in the test split, in (0, 1).
-    rtol : float
-        Relative tolerance of the simulation.
+    rtol, atol : float
+        Tolerances of the simulation. The reference code passes only ``rtol`` (so SciPy's
+        ``atol = 1e-6`` dominates); a small ``atol`` makes ``rtol`` the accuracy that holds.
     seed : int
         Seed of the NumPy generator that draws initial states and noise.
     dtype, device : optional
@@ -159,33 +183,24 @@ def make_trajectory_dataset(
     n_trajectories = check_positive_int(n_trajectories, "n_trajectories")
     n_times = check_positive_int(n_times, "n_times")
     t0, t1 = check_range(t_span, "t_span")
-    if not noise_std >= 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    n_test = int(round(n_trajectories * test_fraction))
-    if not 0 < n_test < n_trajectories:
-        raise ValueError(f"test_fraction={test_fraction} leaves an empty split of {n_trajectories} trajectories")
+    n_test = _test_size(n_trajectories, test_fraction, noise_std)
 
     rng = np.random.default_rng(seed)
     x0 = sample_initial_states(n_trajectories, radius, rng)
     t = np.linspace(t0, t1, n_times)
-    # One solve for all trajectories (shared steps); at rtol 1e-10 that costs no accuracy that matters.
-    clean = solve_ivp_rollout(system.time_derivative, x0, t, rtol=rtol, dtype=torch.float64, batched=True)  # (B, T, 2)
+    # One solve for all trajectories (shared steps); at these tolerances that costs no accuracy that matters.
+    clean = solve_ivp_rollout(system.time_derivative, x0, t, rtol=rtol, atol=atol, dtype=torch.float64, batched=True)  # (B, T, 2)
     dx = system.time_derivative(clean)
     energy = system.hamiltonian(clean)
     noisy = clean + noise_std * rng.standard_normal(clean.shape)
     times = np.broadcast_to(t, (n_trajectories, n_times))
 
-    def split(rows: slice) -> Split:
-        return Split(*(torch.as_tensor(np.ascontiguousarray(a[rows]), dtype=dtype, device=device) for a in (noisy, dx, times, energy)))
-
-    n_train = n_trajectories - n_test
+    train, test = _splits((noisy, dx, times, energy), n_test, dtype, device)
     settings = dict(
         system=repr(system), n_trajectories=n_trajectories, n_times=n_times, t_span=(t0, t1),
-        radius=tuple(radius), noise_std=noise_std, test_fraction=test_fraction, rtol=rtol, seed=seed,
+        radius=tuple(radius), noise_std=noise_std, test_fraction=test_fraction, rtol=rtol, atol=atol, seed=seed,
     )
-    return TrajectoryDataset(split(slice(0, n_train)), split(slice(n_train, None)), system, settings)
+    return TrajectoryDataset(train, test, system, settings)
 
 
 # --- N-body orbits (paper Section 4, Task 4, and Appendix B) --------------------------------------
@@ -431,13 +446,7 @@ def make_nbody_dataset(
     t0, t1 = check_range(defaults["t_span"] if t_span is None else t_span, "t_span")
     if not t1 > t0 and n_times > 1:
         raise ValueError(f"t_span must have t_end > t_start for n_times > 1, got {t_span!r}")
-    if not noise_std >= 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    n_test = int(round(n_trajectories * test_fraction))
-    if not 0 < n_test < n_trajectories:
-        raise ValueError(f"test_fraction={test_fraction} leaves an empty split of {n_trajectories} trajectories")
+    n_test = _test_size(n_trajectories, test_fraction, noise_std)
 
     rng = np.random.default_rng(seed)
     radius = defaults["radius"] if radius is None else tuple(radius)
@@ -450,12 +459,9 @@ def make_nbody_dataset(
     observed = clean + noise_std * rng.standard_normal(clean.shape) if noise_std > 0 else clean
     times = np.broadcast_to(t, (n_trajectories, n_times))
 
-    def split(rows: slice) -> Split:
-        return Split(*(torch.as_tensor(np.ascontiguousarray(a[rows]), dtype=dtype, device=device) for a in (observed, dx, times, energy)))
-
-    n_train = n_trajectories - n_test
+    train, test = _splits((observed, dx, times, energy), n_test, dtype, device)
     settings = dict(
         system=repr(system), n_trajectories=n_trajectories, n_times=n_times, t_span=(t0, t1), radius=radius,
         orbit_noise=orbit_noise, noise_std=noise_std, test_fraction=test_fraction, rtol=rtol, atol=atol, seed=seed,
     )
-    return TrajectoryDataset(split(slice(0, n_train)), split(slice(n_train, None)), system, settings)
+    return TrajectoryDataset(train, test, system, settings)

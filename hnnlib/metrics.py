@@ -115,6 +115,22 @@ class RolloutComparison:
     coordinate_mse_over_time: np.ndarray
 
 
+def _comparison(t: np.ndarray, true: np.ndarray, pred: np.ndarray, energy: Callable[[np.ndarray], np.ndarray]) -> RolloutComparison:
+    """Errors of predicted rollouts ``(B, T, D)`` against true ones, as a :class:`RolloutComparison`."""
+    e_true, e_pred = np.asarray(energy(true)), np.asarray(energy(pred))
+    sq = (pred - true) ** 2
+    return RolloutComparison(
+        t=t,
+        true=true,
+        predicted=pred,
+        true_energy=e_true,
+        predicted_energy=e_pred,
+        energy_mse=MeanWithError.of(((e_pred - e_true) ** 2).mean(axis=1)),
+        coordinate_mse=MeanWithError.of(sq.mean(axis=(1, 2))),
+        coordinate_mse_over_time=sq.mean(axis=(0, 2)),
+    )
+
+
 def compare_rollouts(
     system: HamiltonianSystem,
     model: nn.Module,
@@ -169,18 +185,7 @@ def compare_rollouts(
     true = rollout(system.time_derivative, x0, t_eval, rtol=rtol_true, atol=atol, dtype=torch.float64)
     model_dtype = next(model.parameters()).dtype
     pred = rollout(model.time_derivative, x0, t_eval, rtol=rtol_model, atol=atol, dtype=model_dtype)
-    e_true, e_pred = np.asarray(energy(true)), np.asarray(energy(pred))
-    sq = (pred - true) ** 2
-    return RolloutComparison(
-        t=t_eval,
-        true=true,
-        predicted=pred,
-        true_energy=e_true,
-        predicted_energy=e_pred,
-        energy_mse=MeanWithError.of(((e_pred - e_true) ** 2).mean(axis=1)),
-        coordinate_mse=MeanWithError.of(sq.mean(axis=(1, 2))),
-        coordinate_mse_over_time=sq.mean(axis=(0, 2)),
-    )
+    return _comparison(t_eval, true, pred, energy)
 
 
 def energy_mse(comparison: RolloutComparison, energy: Callable[[np.ndarray], np.ndarray]) -> MeanWithError:
@@ -246,15 +251,4 @@ def compare_to_observed(
         raise ValueError(f"t_eval must have shape ({observed.shape[1]},) to match observed {observed.shape}, got {t_eval.shape}")
     model_dtype = next(model.parameters()).dtype
     pred = solve_ivp_rollout(model.time_derivative, observed[:, 0], t_eval, rtol=rtol_model, atol=atol, dtype=model_dtype)
-    e_true, e_pred = np.asarray(energy(observed)), np.asarray(energy(pred))
-    sq = (pred - observed) ** 2
-    return RolloutComparison(
-        t=t_eval,
-        true=observed,
-        predicted=pred,
-        true_energy=e_true,
-        predicted_energy=e_pred,
-        energy_mse=MeanWithError.of(((e_pred - e_true) ** 2).mean(axis=1)),
-        coordinate_mse=MeanWithError.of(sq.mean(axis=(1, 2))),
-        coordinate_mse_over_time=sq.mean(axis=(0, 2)),
-    )
+    return _comparison(t_eval, observed, pred, energy)

@@ -11,6 +11,7 @@ Checkpoints record the model's class and configuration and load with
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -21,21 +22,28 @@ from ._checks import as_state_tensor, check_positive_int
 from .hamiltonian import symplectic_from_gradient
 
 NONLINEARITIES = {"tanh": nn.Tanh, "relu": nn.ReLU, "softplus": nn.Softplus}
+BIAS_INITS = ("torch", "zeros")
 
 
 class MLP(nn.Module):
     """Three linear layers ``in -> hidden -> hidden -> out`` with a nonlinearity between them.
 
-    Weights are initialised orthogonally and biases to zero, as in the paper's reference code.
+    Weights are initialised orthogonally, as in the paper's reference code. Biases follow
+    ``bias_init``: ``"torch"`` (default) draws them from PyTorch's default ``nn.Linear``
+    distribution, uniform in ``+-1/sqrt(fan_in)``, as the reference code keeps them; ``"zeros"``
+    sets them to zero, which makes the untrained network an odd function of its input.
 
     Parameters
     ----------
     input_dim, hidden_dim, output_dim : int
     nonlinearity : {"tanh", "relu", "softplus"}
+    bias_init : {"torch", "zeros"}
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, nonlinearity: str = "tanh"):
+    def __init__(self, input_dim: int, hidden_dim: int, output_dim: int, nonlinearity: str = "tanh", bias_init: str = "torch"):
         super().__init__()
+        if bias_init not in BIAS_INITS:
+            raise ValueError(f"unknown bias_init {bias_init!r}; expected one of {list(BIAS_INITS)}")
         if nonlinearity not in NONLINEARITIES:
             raise ValueError(f"unknown nonlinearity {nonlinearity!r}; expected one of {sorted(NONLINEARITIES)}")
         dims = [check_positive_int(d, n) for d, n in ((input_dim, "input_dim"), (hidden_dim, "hidden_dim"), (output_dim, "output_dim"))]
@@ -50,6 +58,11 @@ class MLP(nn.Module):
             if isinstance(layer, nn.Linear):
                 nn.init.orthogonal_(layer.weight)
                 nn.init.zeros_(layer.bias)
+        if bias_init == "torch":  # after all weights, so the random stream is weights first, then biases
+            for layer in self.net:
+                if isinstance(layer, nn.Linear):
+                    bound = 1 / math.sqrt(layer.in_features)
+                    nn.init.uniform_(layer.bias, -bound, bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -58,12 +71,13 @@ class MLP(nn.Module):
 class _DynamicsModel(nn.Module):
     """Common parts: configuration, input checks, device/dtype handling."""
 
-    def __init__(self, input_dim: int, hidden_dim: int = 200, nonlinearity: str = "tanh"):
+    def __init__(self, input_dim: int, hidden_dim: int = 200, nonlinearity: str = "tanh", bias_init: str = "torch"):
         super().__init__()
         self.config: dict[str, Any] = {
             "input_dim": check_positive_int(input_dim, "input_dim"),
             "hidden_dim": check_positive_int(hidden_dim, "hidden_dim"),
             "nonlinearity": nonlinearity,
+            "bias_init": bias_init,
         }
 
     @property
@@ -99,11 +113,13 @@ class BaselineNN(_DynamicsModel):
         Hidden units (paper: 200).
     nonlinearity : str
         Paper: ``"tanh"``.
+    bias_init : {"torch", "zeros"}
+        See :class:`MLP`; the reference code keeps PyTorch's default biases.
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int = 200, nonlinearity: str = "tanh"):
-        super().__init__(input_dim, hidden_dim, nonlinearity)
-        self.mlp = MLP(input_dim, hidden_dim, input_dim, nonlinearity)
+    def __init__(self, input_dim: int, hidden_dim: int = 200, nonlinearity: str = "tanh", bias_init: str = "torch"):
+        super().__init__(input_dim, hidden_dim, nonlinearity, bias_init)
+        self.mlp = MLP(input_dim, hidden_dim, input_dim, nonlinearity, bias_init)
 
     def time_derivative(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted ``dx/dt``: tensor ``(..., D)`` -> ``(..., D)``."""
@@ -125,13 +141,15 @@ class HNN(_DynamicsModel):
         Hidden units (paper: 200).
     nonlinearity : str
         Paper: ``"tanh"``. It must be differentiable, so ``"relu"`` gives a piecewise-linear ``H``.
+    bias_init : {"torch", "zeros"}
+        See :class:`MLP`; the reference code keeps PyTorch's default biases.
     """
 
-    def __init__(self, input_dim: int, hidden_dim: int = 200, nonlinearity: str = "tanh"):
-        super().__init__(input_dim, hidden_dim, nonlinearity)
+    def __init__(self, input_dim: int, hidden_dim: int = 200, nonlinearity: str = "tanh", bias_init: str = "torch"):
+        super().__init__(input_dim, hidden_dim, nonlinearity, bias_init)
         if input_dim % 2:
             raise ValueError(f"an HNN needs an even input_dim (q and p), got {input_dim}")
-        self.mlp = MLP(input_dim, hidden_dim, 1, nonlinearity)
+        self.mlp = MLP(input_dim, hidden_dim, 1, nonlinearity, bias_init)
 
     def hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
         """The learned, conserved scalar ``H_theta``: tensor ``(..., D)`` -> ``(...)``."""

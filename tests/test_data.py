@@ -89,12 +89,6 @@ def test_clean_states_follow_the_dynamics(default_data):
         torch.testing.assert_close(split.x, torch.stack([q0 * c + p0 * s, p0 * c - q0 * s], -1), rtol=0, atol=2e-5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hnnlib issue: data.py:174 calls solve_ivp_rollout(..., rtol=rtol) without atol, so SciPy's "
-    "atol=1e-6 dominates and the documented rtol (default 1e-10) has no effect: energy drift ~5e-6 "
-    "(relative up to ~5e-5) instead of ~1e-10 with atol=1e-12",
-)
 def test_clean_states_accurate_to_rtol(default_data):
     """At the default rtol = 1e-10 the clean trajectories should conserve H to a relative 1e-8."""
     _, clean = default_data

@@ -148,13 +148,14 @@ def test_time_derivative_under_no_grad():
 
 
 def test_mlp_initialisation():
-    """The MLP has three linear layers with orthogonal weights and zero biases (reference code)."""
+    """The MLP has three linear layers with orthogonal weights; bias_init="zeros" gives zero biases."""
     mlp = MLP(2, 16, 1)
     linears = [m for m in mlp.net if isinstance(m, torch.nn.Linear)]
     assert [tuple(m.weight.shape) for m in linears] == [(16, 2), (16, 16), (1, 16)]
     w = linears[1].weight.detach()
     torch.testing.assert_close(w @ w.T, torch.eye(16), atol=1e-5, rtol=0)
-    assert all(torch.all(m.bias == 0) for m in linears)
+    zeros = [m for m in MLP(2, 16, 1, bias_init="zeros").net if isinstance(m, torch.nn.Linear)]
+    assert all(torch.all(m.bias == 0) for m in zeros)
 
 
 def test_baseline_shapes():
@@ -411,3 +412,29 @@ def test_float64_model_reloads_as_float64(tmp_path):
     assert next(loaded.parameters()).dtype == F64
     x = torch.randn(4, 2, dtype=F64)
     assert torch.equal(loaded.time_derivative(x), model.time_derivative(x))
+
+
+def test_bias_init_torch_matches_pytorch_default_distribution():
+    """Default biases are drawn like nn.Linear's (uniform in +-1/sqrt(fan_in)) and are not all zero."""
+    torch.manual_seed(0)
+    mlp = HNN(2).mlp
+    for layer in mlp.net:
+        if isinstance(layer, torch.nn.Linear):
+            bound = 1 / layer.in_features**0.5
+            assert layer.bias.abs().max() <= bound
+            if layer.out_features >= 50:  # a large sample of U[-bound, bound] reaches near its ends
+                assert layer.bias.abs().max() > 0.8 * bound
+
+
+def test_bias_init_zeros_gives_an_odd_network():
+    """With zero biases the untrained tanh MLP is odd, f(-x) = -f(x); with default biases it is not."""
+    x = torch.randn(16, 4)
+    zero = BaselineNN(4, bias_init="zeros")
+    torch.testing.assert_close(zero(-x), -zero(x))
+    default = BaselineNN(4)
+    assert not torch.allclose(default(-x), -default(x))
+
+
+def test_bias_init_unknown_is_value_error():
+    with pytest.raises(ValueError, match="bias_init"):
+        HNN(2, bias_init="ones")
