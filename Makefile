@@ -13,11 +13,18 @@ export HNNLIB_DATA_DIR := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: help venv test book execute benchmark clean
+# The website's JavaScript (MathJax, ipywidgets) and the browser test's driver come from npm,
+# pinned by web/package-lock.json, installed once by `npm ci` (18 s) and copied into web/static.
+WEB := web
+WEB_STAMP := $(WEB)/node_modules/.npm-ci-done
+WEB_ASSETS := $(WEB)/static/mathjax/tex-chtml.js
+
+.PHONY: help venv web test book browser-test execute benchmark clean
 
 help:
 	@echo "make book       build the website into _build/html (renders the stored, tested notebook outputs)"
 	@echo "make test       hnnlib's unit tests + every notebook under strict nbval"
+	@echo "make browser-test  open every page of the built website in headless Chromium (see README.md)"
 	@echo "make execute    re-run every notebook in place, storing fresh outputs (after changing hnnlib)"
 	@echo "make benchmark  wall time and peak memory of training and metrics (see benchmarks/README.md)"
 
@@ -33,9 +40,25 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-book: $(STAMP)
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm (Node.js 18 or newer) is needed for the website's offline JavaScript"; exit 1; }
+	cd $(WEB) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $(WEB_STAMP)
+
+$(WEB_ASSETS): $(WEB_STAMP) $(WEB)/copy-assets.mjs $(WEB)/widgets-config.js $(WEB)/book.css
+	node $(WEB)/copy-assets.mjs
+
+web: $(WEB_ASSETS)
+
+book: $(STAMP) $(WEB_ASSETS)
 	$(BIN)/jupyter-book build -W --keep-going .
 	@echo "Open _build/html/index.html"
+
+# Headless Chromium (CHROMIUM=..., default /usr/bin/chromium) loads every page from a local server;
+# fails on JavaScript errors, failed or non-local requests, untypeset math, missing figures.
+# Full-page screenshots go to _build/browser-test/.
+browser-test: book
+	PYTHON=$(abspath $(BIN)/python) node $(WEB)/browser-test.mjs
 
 # Notebooks run with their own folder as working directory; hnnlib is installed editable.
 execute: $(STAMP)
@@ -48,4 +71,4 @@ benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf _build .jupyter_cache
+	rm -rf _build .jupyter_cache $(WEB)/static
