@@ -12,16 +12,22 @@ Modules, one job each:
 - :mod:`hnnlib.integrators`: batched rollouts (solve_ivp, batched RK45, RK4, leapfrog).
 - :mod:`hnnlib.metrics`: derivative losses, energy and coordinate errors (Table 1).
 - :mod:`hnnlib.plotting`: the figures' shared style and plots.
+- :mod:`hnnlib.pixel_data`: Task 5's pixel pendulum frames, rendered by gymnasium.
+- :mod:`hnnlib.pixel_models`: Task 5's autoencoder with an HNN (or a baseline) in its latent space.
+- :mod:`hnnlib.properties`: Section 6: adding energy, reversibility, phase-space area.
+- :mod:`hnnlib.experiments`: every task through one runner, with a model cache and a command line
+  (``python -m hnnlib.experiments``); imported on demand, not here.
 - :mod:`hnnlib.paper`: the paper's published Table 1 and Table 2, for side-by-side tables.
 """
 
 __version__ = "0.1.0"
 
-from . import realdata
+from . import pixel_data, pixel_models, properties, realdata
 from .data import Split, TrajectoryDataset, make_nbody_dataset, make_trajectory_dataset
 from .hamiltonian import riemann_gradient, symplectic_gradient
 from .integrators import leapfrog, rk4, solve_ivp_batched, solve_ivp_rollout
 from .metrics import MeanWithError, RolloutComparison, compare_rollouts, compare_to_observed, derivative_loss, energy_mse
+from .pixel_data import PixelPendulumData, PixelSplit, make_pixel_pendulum_dataset
 from .models import HNN, BaselineNN, load_checkpoint, save_checkpoint
 from .systems import MassSpring, NBody, Pendulum, ThreeBody, TwoBody, get_system
 from .training import TrainingHistory, fit, set_seed, train
@@ -32,5 +38,6 @@ __all__ = [
     "leapfrog", "load_checkpoint", "make_trajectory_dataset", "riemann_gradient", "rk4", "save_checkpoint",
     "set_seed", "solve_ivp_rollout", "symplectic_gradient", "train",
     "NBody", "ThreeBody", "TwoBody", "compare_to_observed", "energy_mse", "make_nbody_dataset", "realdata",
-    "solve_ivp_batched",
+    "solve_ivp_batched", "pixel_data", "pixel_models", "properties", "PixelPendulumData", "PixelSplit",
+    "make_pixel_pendulum_dataset",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -47,6 +48,48 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, dx: torch.Tensor) -> float:
     """L2 loss of ``model``'s derivatives on ``(x, dx)``, without building a training graph."""
     with torch.no_grad():
         return float(l2_loss(model.time_derivative(x), dx))
+
+
+def minibatch_indices(
+    n: int, batch_size: int | None, steps: int, *, seed: int = 0, sampler: str = "randperm", device: torch.device | str = "cpu"
+) -> Iterator[torch.Tensor | None]:
+    """Yield the sample indices of each of ``steps`` minibatches (``None`` for full batch).
+
+    Each minibatch is ``batch_size`` distinct samples out of ``n``, drawn independently at every
+    step and seeded by ``seed``; see :func:`fit` for the two samplers.
+
+    Parameters
+    ----------
+    n : int
+        Number of training samples.
+    batch_size : int or None
+        Samples per step; ``None`` means the full batch at every step.
+    steps : int
+    seed : int
+    sampler : {"randperm", "choice"}
+    device : torch device
+        Where the index tensors are put.
+    """
+    n, steps = check_positive_int(n, "n"), check_positive_int(steps, "steps")
+    if sampler not in ("randperm", "choice"):
+        raise ValueError(f"sampler must be 'randperm' or 'choice', got {sampler!r}")
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if batch_size > n:
+            raise ValueError(f"batch_size={batch_size} exceeds the {n} training samples")
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    batch_rng = np.random.default_rng(seed)
+
+    def batches() -> Iterator[torch.Tensor | None]:  # checks above run at call time, not at first batch
+        for _ in range(steps):
+            if batch_size is None:
+                yield None
+            elif sampler == "randperm":
+                yield torch.randperm(n, generator=generator)[:batch_size].to(device)
+            else:
+                yield torch.from_numpy(batch_rng.choice(n, batch_size, replace=False)).to(device)
+
+    return batches()
 
 
 def fit(
@@ -126,12 +169,7 @@ def fit(
     steps = check_positive_int(steps, "steps")
     eval_every = check_positive_int(eval_every, "eval_every")
     n = x.shape[0]
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
-        if batch_size > n:
-            raise ValueError(f"batch_size={batch_size} exceeds the {n} training samples")
-    if sampler not in ("randperm", "choice"):
-        raise ValueError(f"sampler must be 'randperm' or 'choice', got {sampler!r}")
+    batches = minibatch_indices(n, batch_size, steps, seed=seed, sampler=sampler, device=x.device)
     x_eval, dx_eval, x_test_eval, dx_test_eval = x, dx, x_test, dx_test
     if eval_samples is not None:
         eval_samples = check_positive_int(eval_samples, "eval_samples")
@@ -149,8 +187,6 @@ def fit(
 
     fused = next(model.parameters()).device.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=fused)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    batch_rng = np.random.default_rng(seed)
     history = TrainingHistory()
 
     def record(step: int) -> None:
@@ -160,15 +196,11 @@ def fit(
 
     model.train()
     record(0)
-    bar = tqdm(range(1, steps + 1), desc=description, disable=not progress, leave=True)
-    for step in bar:
-        if batch_size is None:
+    bar = tqdm(batches, total=steps, desc=description, disable=not progress, leave=True)
+    for step, idx in enumerate(bar, start=1):
+        if idx is None:
             xb, dxb = x, dx
         else:
-            if sampler == "randperm":
-                idx = torch.randperm(n, generator=generator)[:batch_size].to(x.device)
-            else:
-                idx = torch.from_numpy(batch_rng.choice(n, batch_size, replace=False)).to(x.device)
             xb, dxb = x.index_select(0, idx), dx.index_select(0, idx)  # = x[idx], dx[idx], faster
         loss = l2_loss(model.time_derivative(xb), dxb)
         optimizer.zero_grad(set_to_none=True)

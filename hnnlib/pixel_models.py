@@ -1,0 +1,510 @@
+"""Task 5 (paper Section 5): an autoencoder with a Hamiltonian, or a baseline, in its latent space.
+
+- :class:`MLPAutoencoder`: encoder and decoder of four fully connected layers each, 200 units,
+  relu, residual connections, latent size 2 (Section 5.1).
+- :class:`PixelDynamicsModel`: the autoencoder plus a latent dynamics model, either an
+  :class:`~hnnlib.models.HNN` (``kind="hnn"``) or a :class:`~hnnlib.models.BaselineNN`
+  (``kind="baseline"``), trained together on the loss of :meth:`PixelDynamicsModel.losses`:
+  autoencoder L2 + the auxiliary loss of Eq. 7 + 0.1 x the latent dynamics loss, as the reference
+  code does.
+- :func:`fit_pixel_model`: Adam with weight decay 1e-5 (Appendix C), minibatches of 200.
+- :func:`rollout_latent`: integrate the latent dynamics from encoded frames, then decode.
+
+Time in latent space is counted in frames: the dynamics model predicts the change of ``z`` per
+frame (the reference code's forward-Euler step of one frame), so ``t = 1`` is one frame of the
+environment, 0.05 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ._checks import as_state_tensor, check_positive_int
+from .integrators import rk4
+from .metrics import MeanWithError
+from .models import MODEL_CLASSES, BaselineNN, HNN
+from .pixel_data import estimate_angles, gym_pendulum_energy
+from .training import TrainingHistory, minibatch_indices
+
+#: Weight of the latent dynamics loss in the total loss (reference code; the paper gives none).
+DYNAMICS_LOSS_WEIGHT = 0.1
+
+
+class MLPAutoencoder(nn.Module):
+    """Fully connected autoencoder with residual connections (paper Section 5.1).
+
+    Encoder: ``x -> relu(W1 x) = h``, ``h += relu(W2 h)``, ``h += relu(W3 h)``, ``z = W4 h``.
+    The decoder mirrors it from ``z`` back to ``x``; its output is linear (pixel values are
+    regressed, not classified). Weights are initialised orthogonally, biases as PyTorch does.
+
+    Parameters
+    ----------
+    input_dim : int
+        Pixels per input, ``2 * 28 * 28`` for two stacked 28x28 frames.
+    hidden_dim : int
+        Units of the hidden layers (paper: 200).
+    latent_dim : int
+        Size of ``z`` (paper: 2, read as ``(z_q, z_p)``).
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int = 200, latent_dim: int = 2):
+        super().__init__()
+        input_dim, hidden_dim, latent_dim = (
+            check_positive_int(v, n) for v, n in ((input_dim, "input_dim"), (hidden_dim, "hidden_dim"), (latent_dim, "latent_dim"))
+        )
+        self.encoder_layers = nn.ModuleList(
+            [nn.Linear(input_dim, hidden_dim), nn.Linear(hidden_dim, hidden_dim), nn.Linear(hidden_dim, hidden_dim), nn.Linear(hidden_dim, latent_dim)]
+        )
+        self.decoder_layers = nn.ModuleList(
+            [nn.Linear(latent_dim, hidden_dim), nn.Linear(hidden_dim, hidden_dim), nn.Linear(hidden_dim, hidden_dim), nn.Linear(hidden_dim, input_dim)]
+        )
+        for layer in [*self.encoder_layers, *self.decoder_layers]:
+            nn.init.orthogonal_(layer.weight)
+
+    @staticmethod
+    def _run(layers: nn.ModuleList, x: torch.Tensor) -> torch.Tensor:
+        first, second, third, last = layers
+        h = torch.relu(first(x))
+        h = h + torch.relu(second(h))
+        h = h + torch.relu(third(h))
+        return last(h)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels ``(..., input_dim)`` -> latent ``z`` ``(..., latent_dim)``."""
+        return self._run(self.encoder_layers, x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent ``z`` ``(..., latent_dim)`` -> pixels ``(..., input_dim)``."""
+        return self._run(self.decoder_layers, z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+@dataclass
+class PixelLosses:
+    """The three terms of the pixel model's loss and their weighted sum (all scalar tensors)."""
+
+    autoencoder: torch.Tensor
+    canonical: torch.Tensor
+    dynamics: torch.Tensor
+    total: torch.Tensor
+
+
+class PixelDynamicsModel(nn.Module):
+    """An autoencoder with a latent dynamics model: the pixel HNN of Section 5, or its baseline.
+
+    Parameters
+    ----------
+    kind : {"hnn", "baseline"}
+        ``"hnn"``: the latent dynamics are the symplectic gradient of a learned ``H(z)``;
+        ``"baseline"``: an MLP predicts ``dz/dt`` directly. Both use the paper's tanh MLP.
+    input_dim : int
+        Pixels per input (two stacked frames).
+    hidden_dim : int
+        Units of the autoencoder's and the dynamics model's hidden layers (paper: 200).
+    latent_dim : int
+        Size of ``z``, even (paper: 2).
+    """
+
+    def __init__(self, kind: str, input_dim: int = 2 * 28 * 28, hidden_dim: int = 200, latent_dim: int = 2):
+        super().__init__()
+        if kind not in ("hnn", "baseline"):
+            raise ValueError(f"kind must be 'hnn' or 'baseline', got {kind!r}")
+        if check_positive_int(latent_dim, "latent_dim") % 2:
+            raise ValueError(f"latent_dim must be even (z = (z_q, z_p)), got {latent_dim}")
+        self.config: dict[str, Any] = {"kind": kind, "input_dim": input_dim, "hidden_dim": hidden_dim, "latent_dim": latent_dim}
+        self.autoencoder = MLPAutoencoder(input_dim, hidden_dim, latent_dim)
+        self.dynamics = (HNN if kind == "hnn" else BaselineNN)(latent_dim, hidden_dim)
+
+    @property
+    def input_dim(self) -> int:
+        return self.config["input_dim"]
+
+    def _pixels(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        param = next(self.parameters())
+        x = as_state_tensor(x, self.input_dim, name)
+        if x.dtype != param.dtype or x.device != param.device:
+            raise TypeError(f"{name} must match the model's dtype and device ({param.dtype}, {param.device}), got ({x.dtype}, {x.device})")
+        return x
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Stacked frames ``(..., input_dim)`` -> latent state ``(..., latent_dim)``."""
+        return self.autoencoder.encode(self._pixels(x, "x"))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent state ``(..., latent_dim)`` -> stacked frames ``(..., input_dim)``."""
+        return self.autoencoder.decode(z)
+
+    def time_derivative(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent dynamics ``dz/dt`` per frame, ``(..., latent_dim)`` -> ``(..., latent_dim)``."""
+        return self.dynamics.time_derivative(z)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.time_derivative(z)
+
+    def hamiltonian(self, z: torch.Tensor) -> torch.Tensor:
+        """The learned ``H(z)`` of the ``"hnn"`` kind, ``(..., latent_dim)`` -> ``(...)``."""
+        if self.config["kind"] != "hnn":
+            raise AttributeError("only a PixelDynamicsModel of kind 'hnn' has a Hamiltonian")
+        return self.dynamics.hamiltonian(z)
+
+    def losses(self, x: torch.Tensor, x_next: torch.Tensor) -> PixelLosses:
+        """The loss of the reference code, term by term, on a batch of consecutive inputs.
+
+        ``autoencoder``: mean squared pixel error of ``decode(encode(x))``.
+        ``canonical``: the auxiliary loss of Eq. 7, ``mean((z_p^t - (z_q^{t+1} - z_q^t))^2)``,
+        which asks ``z_p`` to be the per-frame change of ``z_q`` (the reference code's sign; the
+        paper prints ``z_q^t - z_q^{t+1}``).
+        ``dynamics``: ``mean((z^{t+1} - (z^t + f(z^t)))^2)``, one forward-Euler frame of the
+        latent dynamics ``f``.
+        ``total = autoencoder + canonical + 0.1 * dynamics``.
+
+        Parameters
+        ----------
+        x, x_next : torch.Tensor, shape (B, input_dim)
+            Frames ``(t, t+1)`` and ``(t+1, t+2)``.
+        """
+        x = self._pixels(x, "x")
+        x_next = self._pixels(x_next, "x_next")
+        if x.ndim != 2 or x.shape != x_next.shape:
+            raise ValueError(f"x and x_next must both have shape (B, {self.input_dim}), got {tuple(x.shape)} and {tuple(x_next.shape)}")
+        return self._losses(x, x_next)
+
+    def _losses(self, x: torch.Tensor, x_next: torch.Tensor) -> PixelLosses:
+        """:meth:`losses` without the input checks (the training loop checks its data once)."""
+        z_both = self.autoencoder.encode(torch.cat([x, x_next]))  # one pass through the encoder
+        z, z_next = z_both[: x.shape[0]], z_both[x.shape[0]:]
+        autoencoder = (self.autoencoder.decode(z) - x).pow(2).mean()
+        half = z.shape[-1] // 2
+        canonical = (z[:, half:] - (z_next[:, :half] - z[:, :half])).pow(2).mean()
+        dynamics = (z_next - (z + self.dynamics.time_derivative(z))).pow(2).mean()
+        total = autoencoder + canonical + DYNAMICS_LOSS_WEIGHT * dynamics
+        return PixelLosses(autoencoder, canonical, dynamics, total)
+
+
+MODEL_CLASSES["PixelDynamicsModel"] = PixelDynamicsModel  # checkpoints: save_checkpoint / load_checkpoint
+
+
+@contextmanager
+def flush_denormals() -> Iterator[None]:
+    """Treat subnormal floats (below 1.2e-38 in float32) as zero on the CPU while in the block.
+
+    Training the pixel model drives part of Adam's second-moment estimates (weights whose inputs
+    are pixels the pendulum never reaches) into the subnormal range, where every floating-point
+    operation on them is many times slower: without this, the later training steps take about
+    2.5 times as long. Flushing changes only values that are 1e-38 or smaller. On leaving, flushing
+    is switched off again, PyTorch's default.
+    """
+    supported = torch.set_flush_denormal(True)  # False where the CPU cannot: nothing changes then
+    try:
+        yield
+    finally:
+        if supported:
+            torch.set_flush_denormal(False)  # PyTorch's default (it offers no way to read the setting)
+
+
+def evaluate_pixel_loss(model: PixelDynamicsModel, x: torch.Tensor, x_next: torch.Tensor, batch_size: int = 4096) -> float:
+    """Total loss of :meth:`PixelDynamicsModel.losses` over a whole set, without a training graph."""
+    total, n = 0.0, x.shape[0]
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            total += float(model._losses(x[start:stop], x_next[start:stop]).total) * (stop - start)
+    return total / n
+
+
+def pixel_loss(model: PixelDynamicsModel, x: torch.Tensor, x_next: torch.Tensor, batch_size: int = 4096) -> MeanWithError:
+    """The total loss of :meth:`PixelDynamicsModel.losses`, per sample, as a mean +- standard error.
+
+    The mean equals :func:`evaluate_pixel_loss`; this is the Task 5 train and test loss of Table 1.
+
+    Parameters
+    ----------
+    model : PixelDynamicsModel
+    x, x_next : torch.Tensor, shape (N, input_dim)
+    """
+    x = model._pixels(x, "x")
+    x_next = model._pixels(x_next, "x_next")
+    if x.ndim != 2 or x.shape != x_next.shape:
+        raise ValueError(f"x and x_next must both have shape (N, {model.input_dim}), got {tuple(x.shape)} and {tuple(x_next.shape)}")
+    per_sample = []
+    half = model.config["latent_dim"] // 2
+    with torch.no_grad():
+        for start in range(0, x.shape[0], batch_size):
+            xb, xnb = x[start : start + batch_size], x_next[start : start + batch_size]
+            z_both = model.autoencoder.encode(torch.cat([xb, xnb]))
+            z, z_next = z_both[: xb.shape[0]], z_both[xb.shape[0]:]
+            autoencoder = (model.autoencoder.decode(z) - xb).pow(2).mean(dim=1)
+            canonical = (z[:, half:] - (z_next[:, :half] - z[:, :half])).pow(2).mean(dim=1)
+            dynamics = (z_next - (z + model.dynamics.time_derivative(z))).pow(2).mean(dim=1)
+            per_sample.append(autoencoder + canonical + DYNAMICS_LOSS_WEIGHT * dynamics)
+    return MeanWithError.of(torch.cat(per_sample))
+
+
+def fit_pixel_model(
+    model: PixelDynamicsModel,
+    x: torch.Tensor,
+    x_next: torch.Tensor,
+    *,
+    x_test: torch.Tensor | None = None,
+    x_next_test: torch.Tensor | None = None,
+    steps: int = 10000,
+    batch_size: int = 200,
+    learning_rate: float = 1e-3,
+    weight_decay: float = 1e-5,
+    eval_every: int = 500,
+    seed: int = 0,
+    progress: bool = True,
+    description: str | None = None,
+) -> TrainingHistory:
+    """Train a pixel model with Adam on minibatches (paper Section 5.1 and Appendix C).
+
+    Parameters
+    ----------
+    model : PixelDynamicsModel
+    x, x_next : torch.Tensor, shape (n_samples, input_dim)
+        Consecutive inputs: frames ``(t, t+1)`` and ``(t+1, t+2)``.
+    x_test, x_next_test : torch.Tensor, optional
+        Test inputs, evaluated every ``eval_every`` steps.
+    steps, batch_size : int
+        Paper: 10000 steps of 200 samples.
+    learning_rate, weight_decay : float
+        Paper: 1e-3 and 1e-5 (weight decay on every parameter, autoencoder included).
+    eval_every : int
+        Steps between evaluations of the total loss on the whole train and test sets.
+    seed : int
+        Seeds the minibatch sampler.
+    progress : bool
+        Show a tqdm progress bar.
+    description : str, optional
+        Label of the progress bar.
+
+    Returns
+    -------
+    TrainingHistory
+        ``train_loss`` and ``test_loss`` hold the total loss.
+    """
+    if not isinstance(model, PixelDynamicsModel):
+        raise TypeError(f"model must be a PixelDynamicsModel, got {type(model).__name__}")
+    x = model._pixels(x, "x")
+    x_next = model._pixels(x_next, "x_next")
+    if x.ndim != 2 or x_next.shape != x.shape:
+        raise ValueError(f"x and x_next must both have shape (n_samples, {model.input_dim}), got {tuple(x.shape)} and {tuple(x_next.shape)}")
+    if (x_test is None) != (x_next_test is None):
+        raise ValueError("give both x_test and x_next_test, or neither")
+    if x_test is not None:
+        x_test = model._pixels(x_test, "x_test")
+        x_next_test = model._pixels(x_next_test, "x_next_test")
+        if x_test.ndim != 2 or x_next_test.shape != x_test.shape:
+            raise ValueError(f"x_test and x_next_test must both have shape (n_test, {model.input_dim}), got {tuple(x_test.shape)} and {tuple(x_next_test.shape)}")
+    eval_every = check_positive_int(eval_every, "eval_every")
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=x.device.type in ("cpu", "cuda"))
+    history = TrainingHistory()
+
+    def record(step: int) -> None:
+        history.step.append(step)
+        history.train_loss.append(evaluate_pixel_loss(model, x, x_next))
+        history.test_loss.append(evaluate_pixel_loss(model, x_test, x_next_test) if x_test is not None else float("nan"))
+
+    model.train()
+    batches = minibatch_indices(x.shape[0], batch_size, steps, seed=seed, device=x.device)
+    with flush_denormals():
+        record(0)
+        bar = tqdm(batches, total=steps, desc=description, disable=not progress, leave=True)
+        for step, idx in enumerate(bar, start=1):
+            loss = model._losses(x.index_select(0, idx), x_next.index_select(0, idx)).total
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            history.batch_loss.append(loss.item())
+            if step % eval_every == 0 or step == steps:
+                record(step)
+                bar.set_postfix(train=f"{history.train_loss[-1]:.2e}", test=f"{history.test_loss[-1]:.2e}", refresh=False)
+    model.eval()
+    return history
+
+
+def rollout_latent(model: PixelDynamicsModel, x0: torch.Tensor, n_frames: int, *, substeps: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode ``x0``, integrate the latent dynamics with RK4 for ``n_frames`` frames, decode.
+
+    The paper integrates in latent space with a fourth-order Runge-Kutta method (Section 5.2).
+
+    Parameters
+    ----------
+    model : PixelDynamicsModel
+    x0 : torch.Tensor, shape (B, input_dim)
+        Initial stacked frames.
+    n_frames : int
+        Number of frames of the returned rollout, the first being ``encode(x0)``.
+    substeps : int
+        RK4 steps per frame.
+
+    Returns
+    -------
+    z : torch.Tensor, shape (B, n_frames, latent_dim)
+        Latent trajectory.
+    x : torch.Tensor, shape (B, n_frames, input_dim)
+        Its decoded frames.
+    """
+    n_frames = check_positive_int(n_frames, "n_frames")
+    with torch.no_grad():
+        z0 = model.encode(x0)
+        if z0.ndim != 2:
+            raise ValueError(f"x0 must have shape (B, {model.input_dim}), got {tuple(x0.shape)}")
+    t = torch.arange(n_frames, dtype=z0.dtype)
+    with torch.no_grad():
+        z = rk4(model.time_derivative, z0, t, substeps=substeps)  # (B, n_frames, latent_dim)
+        x = model.decode(z)
+    return z, x
+
+
+def latent_probe(z: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """Least-squares affine map from latent states to true states: ``states ~ [z, 1] @ A``.
+
+    Parameters
+    ----------
+    z : numpy.ndarray, shape (N, latent_dim)
+    states : numpy.ndarray, shape (N, S)
+
+    Returns
+    -------
+    numpy.ndarray, shape (latent_dim + 1, S)
+        The matrix ``A``; apply it with ``np.c_[z, np.ones(len(z))] @ A``.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    states = np.asarray(states, dtype=np.float64)
+    if z.ndim != 2 or states.ndim != 2 or z.shape[0] != states.shape[0]:
+        raise ValueError(f"z and states must be (N, latent_dim) and (N, S) with the same N, got {z.shape} and {states.shape}")
+    design = np.c_[z, np.ones(len(z))]
+    return np.linalg.lstsq(design, states, rcond=None)[0]
+
+
+def states_along_rollout(x: Any, dt: float, side: int = 28) -> np.ndarray:
+    """Angle and angular velocity of the pendulum along a sequence of stacked frame pairs.
+
+    The angle of each step is read from the pixels of its first frame
+    (:func:`hnnlib.pixel_data.estimate_angles`); the angular velocity is the central difference
+    of those angles along the sequence (one-sided at its ends), which averages out more pixel
+    noise than the difference within one pair.
+
+    Parameters
+    ----------
+    x : numpy.ndarray or torch.Tensor, shape (B, T, 2 * side * side)
+        Ground-truth inputs, or a model's decoded rollout.
+    dt : float
+        Time between steps (s).
+    side : int
+
+    Returns
+    -------
+    numpy.ndarray, shape (B, T, 2)
+        ``(phi, phi_dot)`` in rad and rad/s.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    x = np.asarray(x)
+    if x.ndim != 3 or x.shape[-1] != 2 * side * side or x.shape[1] < 2:
+        raise ValueError(f"x must have shape (B, T >= 2, {2 * side * side}), got {x.shape}")
+    phi = np.unwrap(estimate_angles(x[..., : side * side], side), axis=1)
+    return np.stack([phi, np.gradient(phi, dt, axis=1)], axis=-1)
+
+
+@dataclass
+class PixelEnergyComparison:
+    """Energies along latent rollouts of test trajectories, measured from pixels.
+
+    Attributes
+    ----------
+    true_energy : numpy.ndarray, shape (B, T)
+        The modified energy of the true states (:func:`hnnlib.pixel_data.gym_pendulum_energy` with
+        ``modified=True``), which the environment's symplectic Euler step conserves; its plain
+        energy oscillates by about 19 % from frame to frame.
+    observed_energy : numpy.ndarray, shape (B, T)
+        Energy read from the true frames with :func:`states_along_rollout`: the yardstick.
+    predicted_energy : numpy.ndarray, shape (B, T)
+        Energy read the same way from the model's decoded rollout.
+    predicted_states, observed_states : numpy.ndarray, shape (B, T, 2)
+        ``(phi, phi_dot)`` read from the decoded and the true frames.
+    latent : numpy.ndarray, shape (B, T, latent_dim)
+        The latent rollout.
+    decoded : numpy.ndarray, shape (B, T, input_dim)
+        Its decoded frames.
+    """
+
+    true_energy: np.ndarray
+    observed_energy: np.ndarray
+    predicted_energy: np.ndarray
+    predicted_states: np.ndarray
+    observed_states: np.ndarray
+    latent: np.ndarray
+    decoded: np.ndarray
+
+    @property
+    def energy_mse(self) -> MeanWithError:
+        """Mean over trajectories of the time-averaged squared error ``predicted - observed`` (+- standard error)."""
+        return MeanWithError.of(((self.predicted_energy - self.observed_energy) ** 2).mean(axis=1))
+
+    @property
+    def yardstick_mse(self) -> MeanWithError:
+        """The same error for the true frames against the true states: the measurement's own floor."""
+        return MeanWithError.of(((self.observed_energy - self.true_energy) ** 2).mean(axis=1))
+
+
+def compare_pixel_rollouts(model: PixelDynamicsModel, frames: np.ndarray, states: np.ndarray, dt: float, n_steps: int | None = None) -> PixelEnergyComparison:
+    """Roll a pixel model out in latent space from the first frame pair of each trajectory.
+
+    The Task 5 protocol of this book: encode frames ``(0, 1)``, integrate the latent dynamics with
+    RK4 for ``n_steps`` frames (:func:`rollout_latent`), decode, read the pendulum's angle and
+    velocity back from the decoded pixels, and compare the energy with the energy read the same
+    way from the true frames.
+
+    Parameters
+    ----------
+    model : PixelDynamicsModel
+    frames : numpy.ndarray, shape (B, F, side, side)
+        True frames of each trajectory, ``F >= n_steps + 1``.
+    states : numpy.ndarray, shape (B, F, 2)
+        Their true ``(phi, phi_dot)``.
+    dt : float
+        Time between frames (s).
+    n_steps : int, optional
+        Steps of the rollout (default ``F - 1``: every true pair is compared).
+
+    Returns
+    -------
+    PixelEnergyComparison
+    """
+    frames = np.asarray(frames, dtype=np.float32)
+    if frames.ndim != 4 or frames.shape[2] != frames.shape[3]:
+        raise ValueError(f"frames must have shape (B, F, side, side), got {frames.shape}")
+    n_traj, n_frames, side = frames.shape[0], frames.shape[1], frames.shape[2]
+    states = np.asarray(states, dtype=np.float64)
+    if states.shape != (n_traj, n_frames, 2):
+        raise ValueError(f"states must have shape ({n_traj}, {n_frames}, 2), got {states.shape}")
+    n_steps = n_frames - 1 if n_steps is None else check_positive_int(n_steps, "n_steps")
+    if n_steps > n_frames - 1:
+        raise ValueError(f"n_steps={n_steps} needs {n_steps + 1} frames per trajectory, got {n_frames}")
+    flat = frames.reshape(n_traj, n_frames, side * side)
+    pairs = np.concatenate([flat[:, :-1], flat[:, 1:]], axis=-1)[:, :n_steps]  # true inputs, (B, n_steps, 2 side^2)
+    param = next(model.parameters())
+    z, decoded = rollout_latent(model, torch.as_tensor(pairs[:, 0], dtype=param.dtype, device=param.device), n_steps)
+    predicted_states = states_along_rollout(decoded, dt, side)
+    observed_states = states_along_rollout(pairs, dt, side)
+    return PixelEnergyComparison(
+        true_energy=gym_pendulum_energy(states[:, :n_steps], modified=True),
+        observed_energy=gym_pendulum_energy(observed_states),
+        predicted_energy=gym_pendulum_energy(predicted_states),
+        predicted_states=predicted_states,
+        observed_states=observed_states,
+        latent=z.cpu().numpy(),
+        decoded=decoded.cpu().numpy(),
+    )

@@ -1,0 +1,212 @@
+"""Tests of hnnlib.pixel_models: the autoencoder, the pixel HNN and baseline, their loss and rollouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hnnlib.models import load_checkpoint, save_checkpoint
+from hnnlib.pixel_models import (
+    DYNAMICS_LOSS_WEIGHT,
+    MLPAutoencoder,
+    PixelDynamicsModel,
+    evaluate_pixel_loss,
+    fit_pixel_model,
+    latent_probe,
+    compare_pixel_rollouts,
+    pixel_loss,
+    rollout_latent,
+)
+
+SIDE = 6
+INPUT_DIM = 2 * SIDE * SIDE
+
+
+def small_model(kind: str = "hnn", seed: int = 0) -> PixelDynamicsModel:
+    torch.manual_seed(seed)
+    return PixelDynamicsModel(kind, input_dim=INPUT_DIM, hidden_dim=16, latent_dim=2)
+
+
+def moving_blob_data(n_traj: int = 6, n_frames: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pairs of consecutive frames of a bright pixel row that oscillates: (x, x_next)."""
+    rng = np.random.default_rng(seed)
+    xs, xns = [], []
+    grid = np.arange(SIDE)
+    for _ in range(n_traj):
+        amp, phase = rng.uniform(0.5, 2.0), rng.uniform(0, 2 * np.pi)
+        centres = SIDE / 2 - 0.5 + amp * np.cos(0.4 * np.arange(n_frames + 2) + phase)
+        frames = np.exp(-((grid[None, None, :] - centres[:, None, None]) ** 2)) * np.ones((1, SIDE, 1))
+        flat = frames.reshape(n_frames + 2, -1)
+        xs.append(np.concatenate([flat[:-2], flat[1:-1]], axis=1))
+        xns.append(np.concatenate([flat[1:-1], flat[2:]], axis=1))
+    return torch.tensor(np.concatenate(xs), dtype=torch.float32), torch.tensor(np.concatenate(xns), dtype=torch.float32)
+
+
+def test_autoencoder_shapes_and_residual_structure():
+    torch.manual_seed(0)
+    ae = MLPAutoencoder(INPUT_DIM, 16, 2)
+    x = torch.rand(5, INPUT_DIM)
+    z = ae.encode(x)
+    assert z.shape == (5, 2)
+    assert ae.decode(z).shape == (5, INPUT_DIM)
+    assert ae(x).shape == (5, INPUT_DIM)
+    # four layers each side, the middle two residual: zeroing them leaves a two-layer net
+    for layer in (ae.encoder_layers[1], ae.encoder_layers[2]):
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.constant_(layer.bias, -1.0)  # relu(-1) = 0: the residual branches add nothing
+    first, last = ae.encoder_layers[0], ae.encoder_layers[3]
+    torch.testing.assert_close(ae.encode(x), last(torch.relu(first(x))))
+
+
+@pytest.mark.parametrize("kind", ["hnn", "baseline"])
+def test_loss_terms_match_their_definitions(kind):
+    model = small_model(kind)
+    x, x_next = moving_blob_data()
+    terms = model.losses(x, x_next)
+    z, z_next = model.encode(x), model.encode(x_next)
+    ae = (model.decode(z) - x).pow(2).mean()
+    cc = (z[:, 1] - (z_next[:, 0] - z[:, 0])).pow(2).mean()
+    dyn = (z_next - z - model.time_derivative(z)).pow(2).mean()
+    torch.testing.assert_close(terms.autoencoder, ae)
+    torch.testing.assert_close(terms.canonical, cc)
+    torch.testing.assert_close(terms.dynamics, dyn)
+    torch.testing.assert_close(terms.total, ae + cc + DYNAMICS_LOSS_WEIGHT * dyn)
+    terms.total.backward()
+    no_grad = {"dynamics.mlp.net.4.bias"} if kind == "hnn" else set()  # H's output bias does not enter S_H
+    for name, p in model.named_parameters():
+        assert (p.grad is None) == (name in no_grad), name
+        assert p.grad is None or torch.isfinite(p.grad).all()
+
+
+def test_hnn_latent_dynamics_is_symplectic_gradient_of_h():
+    model = small_model("hnn")
+    z = torch.randn(7, 2, requires_grad=True)
+    h = model.hamiltonian(z)
+    (grad,) = torch.autograd.grad(h.sum(), z)
+    torch.testing.assert_close(model.time_derivative(z), torch.stack([grad[:, 1], -grad[:, 0]], dim=1))
+    with pytest.raises(AttributeError, match="kind 'hnn'"):
+        small_model("baseline").hamiltonian(z)
+
+
+@pytest.mark.parametrize("kind", ["hnn", "baseline"])
+def test_training_lowers_the_loss_and_is_deterministic(kind):
+    x, x_next = moving_blob_data()
+    runs = []
+    for _ in range(2):
+        model = small_model(kind)
+        history = fit_pixel_model(model, x, x_next, x_test=x[:10], x_next_test=x_next[:10], steps=150, batch_size=32, eval_every=50, progress=False)
+        runs.append((model, history))
+    (model, history), (_, again) = runs
+    assert history.step == [0, 50, 100, 150]
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert history.train_loss == again.train_loss
+    assert history.train_loss[-1] == pytest.approx(evaluate_pixel_loss(model, x, x_next), rel=1e-6)
+    assert len(history.batch_loss) == 150 and not model.training
+
+
+def test_rollout_shapes_and_latent_energy_conservation():
+    model = small_model("hnn")
+    x, _ = moving_blob_data()
+    z, frames = rollout_latent(model, x[:3], 40, substeps=4)
+    assert z.shape == (3, 40, 2) and frames.shape == (3, 40, INPUT_DIM)
+    torch.testing.assert_close(z[:, 0], model.encode(x[:3]))
+    torch.testing.assert_close(frames, model.decode(z))
+    h = model.hamiltonian(z).detach()
+    assert (h - h[:, :1]).abs().max() < 1e-4 * max(1.0, float(h.abs().max()))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = small_model("baseline")
+    path = tmp_path / "pixel.pt"
+    save_checkpoint(model, path, metadata={"seed": 0})
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded, PixelDynamicsModel) and loaded.config == model.config
+    x, x_next = moving_blob_data()
+    torch.testing.assert_close(loaded.losses(x, x_next).total, model.losses(x, x_next).total)
+
+
+def test_latent_probe_recovers_an_affine_map():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(50, 2))
+    a = np.array([[2.0, -1.0], [0.5, 3.0], [0.1, -0.2]])
+    states = np.c_[z, np.ones(50)] @ a
+    np.testing.assert_allclose(latent_probe(z, states), a, atol=1e-10)
+    with pytest.raises(ValueError, match="same N"):
+        latent_probe(z, states[:-1])
+
+
+def test_bad_input_gives_clear_errors():
+    with pytest.raises(ValueError, match="'hnn' or 'baseline'"):
+        PixelDynamicsModel("lnn", input_dim=INPUT_DIM)
+    with pytest.raises(ValueError, match="even"):
+        PixelDynamicsModel("hnn", input_dim=INPUT_DIM, latent_dim=3)
+    model = small_model()
+    x, x_next = moving_blob_data()
+    with pytest.raises(ValueError, match=rf"\(\.\.\., {INPUT_DIM}\)"):
+        model.losses(x[:, :-1], x_next)
+    with pytest.raises(ValueError, match="same shape|both have shape"):
+        model.losses(x, x_next[:-1])
+    with pytest.raises(TypeError, match="dtype"):
+        model.losses(x.double(), x_next.double())
+    with pytest.raises(ValueError, match="NaN"):
+        model.losses(torch.full_like(x, float("nan")), x_next)
+    with pytest.raises(TypeError, match="PixelDynamicsModel"):
+        fit_pixel_model(torch.nn.Linear(2, 2), x, x_next)
+    with pytest.raises(ValueError, match="both x_test and x_next_test"):
+        fit_pixel_model(model, x, x_next, x_test=x)
+    with pytest.raises(ValueError, match="batch_size"):
+        fit_pixel_model(model, x, x_next, batch_size=10_000, progress=False)
+    with pytest.raises(ValueError, match="n_frames"):
+        rollout_latent(model, x[:2], 0)
+
+
+def test_per_sample_loss_averages_to_the_total():
+    model = small_model("hnn")
+    x, x_next = moving_blob_data()
+    per_sample = pixel_loss(model, x, x_next, batch_size=7)
+    assert per_sample.n == len(x)
+    assert per_sample.mean == pytest.approx(evaluate_pixel_loss(model, x, x_next), rel=1e-6)
+    assert per_sample.mean == pytest.approx(model.losses(x, x_next).total.item(), rel=1e-6)
+    assert per_sample.stderr > 0
+
+
+def test_states_read_from_true_frames_and_rollout_comparison():
+    from hnnlib import pixel_data
+
+    states = pixel_data.gym_pendulum_states(0.4, 0.0, n_frames=31)  # (31, 2)
+    frames = pixel_data.render_states(states)  # (31, 28, 28)
+    flat = frames.reshape(31, -1)
+    pairs = np.concatenate([flat[:-1], flat[1:]], axis=1)[None]  # (1, 30, 1568)
+    read = pixel_models_states(pairs)
+    # the angle to a few hundredths of a radian; the velocity, a difference quotient of two such
+    # angles 0.1 s apart, to a few tenths of a rad/s (of up to 1.5 rad/s here)
+    assert np.abs(read[0, :, 0] - states[:30, 0]).max() < 0.03
+    assert np.abs(read[0, 1:-1, 1] - states[1:29, 1]).max() < 0.25
+    torch.manual_seed(0)
+    model = PixelDynamicsModel("hnn")
+    comparison = compare_pixel_rollouts(model, frames[None], states[None], pixel_data.DT, n_steps=20)
+    assert comparison.decoded.shape == (1, 20, 2 * 28 * 28) and comparison.latent.shape == (1, 20, 2)
+    assert comparison.observed_energy.shape == comparison.predicted_energy.shape == comparison.true_energy.shape == (1, 20)
+    assert comparison.yardstick_mse.mean < 0.05 * comparison.true_energy.mean() ** 2
+    assert comparison.energy_mse.mean >= 0
+    with pytest.raises(ValueError, match="needs 32 frames"):
+        compare_pixel_rollouts(model, frames[None], states[None], pixel_data.DT, n_steps=31)
+    with pytest.raises(ValueError, match=r"\(B, F, side, side\)"):
+        compare_pixel_rollouts(model, frames, states, pixel_data.DT)
+
+
+def pixel_models_states(pairs):
+    from hnnlib.pixel_models import states_along_rollout
+
+    return states_along_rollout(pairs, 0.05)
+
+
+def test_flush_denormals_is_scoped():
+    from hnnlib.pixel_models import flush_denormals
+
+    tiny = torch.tensor([1e-40], dtype=torch.float32)  # subnormal in float32
+    assert (tiny * 1.0).item() != 0.0
+    with flush_denormals():
+        assert (tiny * 1.0).item() == 0.0
+    assert (tiny * 1.0).item() != 0.0
