@@ -19,23 +19,31 @@ WEB := web
 WEB_STAMP := $(WEB)/node_modules/.npm-ci-done
 WEB_ASSETS := $(WEB)/static/mathjax/tex-chtml.js
 
-.PHONY: help venv web test book browser-test execute benchmark clean
+.PHONY: help venv lock web test book browser-test execute benchmark clean
 
 help:
 	@echo "make book       build the website into _build/html (renders the stored, tested notebook outputs)"
+	@echo "make lock       re-resolve requirements.txt into requirements.lock (versions + hashes)"
 	@echo "make test       hnnlib's unit tests + every notebook under strict nbval"
 	@echo "make browser-test  open every page of the built website in headless Chromium (see README.md)"
 	@echo "make execute    re-run every notebook in place, storing fresh outputs (after changing hnnlib)"
 	@echo "make benchmark  wall time and peak memory of training and metrics (see benchmarks/README.md)"
 
-$(STAMP): requirements.txt pyproject.toml
+# Installs exactly what requirements.lock pins, every file checked by its sha256 hash.
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolves requirements.txt (the short list of direct dependencies) into requirements.lock:
+# exact versions and sha256 hashes of everything, for this platform (see README.md).
+lock:
+	test -x $(VENV)-lock/bin/pip-compile || { $(PYTHON) -m venv $(VENV)-lock && $(VENV)-lock/bin/pip install --quiet pip-tools==7.6.2; }
+	$(VENV)-lock/bin/pip-compile --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
+	  --no-emit-index-url --no-emit-trusted-host --quiet --output-file requirements.lock requirements.txt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
