@@ -127,7 +127,7 @@ def compare_text(stored: str, fresh: str, tol: Tolerance) -> str | None:
     words_a, nums_a = split_numbers(stored)
     words_b, nums_b = split_numbers(fresh)
     if len(nums_a) != len(nums_b) or words_a != words_b:
-        for i, (wa, wb) in enumerate(zip(words_a, words_b)):
+        for wa, wb in zip(words_a, words_b):
             if wa != wb:
                 return f"the text differs (not only its numbers) near {wa!r} vs {wb!r}"
         return f"the outputs hold {len(nums_a)} vs {len(nums_b)} numbers"

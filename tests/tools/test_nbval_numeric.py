@@ -15,10 +15,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
-import nbval_numeric as nn  # noqa: E402
-
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
+sys.path.insert(0, str(TOOLS))
+import nbval_numeric as nn  # noqa: E402
 
 
 def _notebook(tmp_path: Path, code: str, tags: list[str] | None = None) -> Path:
