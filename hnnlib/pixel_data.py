@@ -919,11 +919,11 @@ def make_pixel_pendulum_dataset(
     path = folder / f"pixel_pendulum-{key[:32]}.npz" if folder is not None else None
     frames = _load_cached_frames(path, key, shape) if path is not None else None
     if frames is None:
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
 
         frames = np.empty(shape, dtype=np.float32)
         with _FrameRenderer(side, screen_dim, CROP) as renderer:
-            for k in tqdm(range(n_trajectories), desc="rendering frames", unit="trajectory", disable=not progress, leave=True):
+            for k in progress_bar(range(n_trajectories), desc="rendering frames", unit="trajectory", disable=not progress, leave=True):
                 frames[k] = renderer.render(states[k, :, 0])
         if path is not None and not _store_frames(path, key, frames):
             path = None

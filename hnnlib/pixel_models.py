@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from ._checks import as_state_tensor, check_positive_int
 from .integrators import rk4
@@ -319,7 +319,7 @@ def fit_pixel_model(
     batches = minibatch_indices(x.shape[0], batch_size, steps, seed=seed, device=x.device)
     with flush_denormals():
         record(0)
-        bar = tqdm(batches, total=steps, desc=description, disable=not progress, leave=True)
+        bar = progress_bar(batches, total=steps, desc=description, disable=not progress, leave=True)
         for step, idx in enumerate(bar, start=1):
             loss = model._losses(x.index_select(0, idx), x_next.index_select(0, idx)).total
             optimizer.zero_grad(set_to_none=True)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from ._checks import as_state_tensor, check_positive_int
 from .data import TrajectoryDataset
@@ -196,7 +196,7 @@ def fit(
 
     model.train()
     record(0)
-    bar = tqdm(batches, total=steps, desc=description, disable=not progress, leave=True)
+    bar = progress_bar(batches, total=steps, desc=description, disable=not progress, leave=True)
     for step, idx in enumerate(bar, start=1):
         if idx is None:
             xb, dxb = x, dx

@@ -5,7 +5,9 @@ character. Float results differ in their last bits between CPUs (AVX-512 against
 kernels, MKL against OpenBLAS, x86_64 against arm64), and for a trained model or a chaotic
 rollout those bits grow into the printed digits. This plugin keeps nbval's comparison and
 changes one thing: each text output is split into its words and its numbers. The words
-(everything that is not a number) must match exactly; the numbers must match to a tolerance.
+(everything that is not a number) must match exactly, except that a run of spaces matches a
+run of spaces of another length (a column of a table shifts when a number in it grows by a
+digit); the numbers must match to a tolerance.
 
 Tolerances
 ----------
@@ -46,6 +48,9 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
 
 DEFAULT_RTOL = 1e-9
+
+# Table padding: runs of spaces are compared as one space.
+SPACES = re.compile(r" +")
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ def compare_text(stored: str, fresh: str, tol: Tolerance) -> str | None:
     """``None`` if the texts agree, else a one-line reason naming the first difference."""
     words_a, nums_a = split_numbers(stored)
     words_b, nums_b = split_numbers(fresh)
+    words_a, words_b = [SPACES.sub(" ", w) for w in words_a], [SPACES.sub(" ", w) for w in words_b]
     if len(nums_a) != len(nums_b) or words_a != words_b:
         for wa, wb in zip(words_a, words_b):
             if wa != wb:

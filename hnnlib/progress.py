@@ -1,0 +1,66 @@
+"""Progress bars that are stored finished: a notebook opened later shows "100%", not "0%".
+
+``tqdm.auto`` draws an ipywidgets bar in a notebook. Its saved output has two parts: the
+widget, which needs a live kernel or saved widget state, and a ``text/plain`` fallback, which
+JupyterLab shows otherwise. tqdm writes that fallback once, when the bar starts, so a saved
+notebook reads "0%| | 0/2000" as if nothing had run. :func:`progress_bar` displays the bar
+under a display id and, when the bar closes, re-displays it there: the stored fallback is
+then the finished bar. Outside a notebook it is plain ``tqdm`` on stderr.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["progress_bar"]
+
+
+def _notebook_bar_class():
+    """tqdm's notebook bar, or None where tqdm.auto chose the terminal one."""
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:  # pragma: no cover - tqdm without its notebook module
+        return None
+    return notebook_tqdm if issubclass(tqdm, notebook_tqdm) else None
+
+
+def progress_bar(iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
+    """A tqdm bar whose stored notebook output ends finished.
+
+    Parameters
+    ----------
+    iterable
+        What to iterate over, as for ``tqdm``.
+    **kwargs
+        ``tqdm``'s keywords (``total``, ``desc``, ``unit``, ``disable``, ``leave``, ...).
+
+    Returns
+    -------
+    tqdm
+        The bar; use it as tqdm's (iterate, ``set_postfix``, ``close``, ``with``).
+    """
+    notebook_bar = _notebook_bar_class()
+    if notebook_bar is None or kwargs.get("disable"):
+        return tqdm(iterable, **kwargs)
+    return _FinishedInNotebook(iterable, **kwargs)
+
+
+class _FinishedInNotebook(tqdm):
+    """The notebook bar, displayed under a display id and re-displayed when it closes."""
+
+    def __init__(self, iterable: Iterable | None = None, **kwargs: Any) -> None:
+        from IPython.display import display
+
+        super().__init__(iterable, display=False, **kwargs)
+        self._handle = display(self.container, display_id=True) if getattr(self, "container", None) else None
+        self.displayed = True
+
+    def close(self) -> None:
+        already_closed = self.disable
+        super().close()
+        if self._handle is not None and not already_closed and self.leave:
+            # The widget model is unchanged; the update stores the finished text/plain fallback.
+            self._handle.update(self.container)

@@ -1,0 +1,34 @@
+"""hnnlib.progress: the bar a saved notebook shows is the finished one."""
+
+import nbclient
+import nbformat
+
+from hnnlib.progress import progress_bar
+
+def test_outside_a_notebook_it_is_plain_tqdm(capsys):
+    assert list(progress_bar(range(5), desc="counting")) == list(range(5))
+    assert "5/5" in capsys.readouterr().err
+
+def test_disabled_bar_prints_nothing(capsys):
+    assert sum(progress_bar(range(4), disable=True)) == 6
+    assert capsys.readouterr().err == ""
+
+def test_stored_notebook_output_is_the_finished_bar():
+    """Executed in a kernel, the saved fallback text reads 100% (tqdm alone stores 0%)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "from hnnlib.progress import progress_bar\n"
+            "for _ in progress_bar(range(30), desc='steps'):\n"
+            "    pass"
+        ),
+        nbformat.v4.new_code_cell("from tqdm.auto import tqdm\nfor _ in tqdm(range(30)):\n    pass"),
+    ]
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    ours, plain = (cell.outputs for cell in nb.cells)
+    (bar,) = [o for o in ours if o.output_type == "display_data"]
+    assert "application/vnd.jupyter.widget-view+json" in bar.data
+    assert bar.data["text/plain"].startswith("steps: 100%") and "30/30" in bar.data["text/plain"]
+    # The control: tqdm's own notebook bar stores the state it was drawn in.
+    (plain_bar,) = [o for o in plain if o.output_type == "display_data"]
+    assert "0/30" in plain_bar.data["text/plain"]
