@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from .progress import progress_bar
 
 from ._checks import as_state_tensor, check_positive_int
 from .integrators import rk4
 from .metrics import MeanWithError
 from .models import MODEL_CLASSES, BaselineNN, HNN
 from .pixel_data import estimate_angles, gym_pendulum_energy
+from .progress import progress_bar
 from .training import TrainingHistory, minibatch_indices
 
 #: Weight of the latent dynamics loss in the total loss (reference code; the paper gives none).

@@ -18,13 +18,11 @@ from tqdm.auto import tqdm
 __all__ = ["progress_bar"]
 
 
-def _notebook_bar_class():
-    """tqdm's notebook bar, or None where tqdm.auto chose the terminal one."""
-    try:
-        from tqdm.notebook import tqdm as notebook_tqdm
-    except ImportError:  # pragma: no cover - tqdm without its notebook module
-        return None
-    return notebook_tqdm if issubclass(tqdm, notebook_tqdm) else None
+def _in_notebook() -> bool:
+    """Whether tqdm.auto chose its notebook (ipywidgets) bar."""
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    return issubclass(tqdm, notebook_tqdm)
 
 
 def progress_bar(iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
@@ -42,8 +40,7 @@ def progress_bar(iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
     tqdm
         The bar; use it as tqdm's (iterate, ``set_postfix``, ``close``, ``with``).
     """
-    notebook_bar = _notebook_bar_class()
-    if notebook_bar is None or kwargs.get("disable"):
+    if not _in_notebook() or kwargs.get("disable"):
         return tqdm(iterable, **kwargs)
     return _FinishedInNotebook(iterable, **kwargs)
 
