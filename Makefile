@@ -19,13 +19,14 @@ WEB := web
 WEB_STAMP := $(WEB)/node_modules/.npm-ci-done
 WEB_ASSETS := $(WEB)/static/mathjax/tex-chtml.js
 
-.PHONY: help venv lock web test book browser-test execute benchmark clean
+.PHONY: help venv lock web test book browser-test jupyterlab-test execute benchmark clean
 
 help:
 	@echo "make book       build the website into _build/html (renders the stored, tested notebook outputs)"
 	@echo "make lock       re-resolve requirements.txt into requirements.lock (versions + hashes)"
 	@echo "make test       hnnlib's unit tests + every notebook under strict nbval"
 	@echo "make browser-test  open every page of the built website in headless Chromium (see README.md)"
+	@echo "make jupyterlab-test  open chapters in JupyterLab in headless Chromium: stored outputs read finished"
 	@echo "make execute    re-run every notebook in place, storing fresh outputs (after changing hnnlib)"
 	@echo "make benchmark  wall time and peak memory of training and metrics (see benchmarks/README.md)"
 
@@ -67,6 +68,11 @@ book: $(STAMP) $(WEB_ASSETS)
 # Full-page screenshots go to _build/browser-test/.
 browser-test: book
 	PYTHON=$(abspath $(BIN)/python) node $(WEB)/browser-test.mjs
+
+# JupyterLab (from .venv) on a free localhost port, chapters opened in headless Chromium: fails if a
+# stored progress bar reads unfinished or a widget shows its repr instead of its text fallback.
+jupyterlab-test: $(STAMP) $(WEB_STAMP)
+	JUPYTER=$(abspath $(BIN)/jupyter) node $(WEB)/jupyterlab-test.mjs
 
 # Notebooks run with their own folder as working directory; hnnlib is installed editable.
 execute: $(STAMP)

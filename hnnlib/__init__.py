@@ -7,37 +7,40 @@ Modules, one job each:
   pendulum, N bodies).
 - :mod:`hnnlib.data`: seeded trajectory datasets.
 - :mod:`hnnlib.realdata`: the recorded real pendulum of Task 3, found, checked and preprocessed.
-- :mod:`hnnlib.models`: the baseline MLP and the HNN, checkpoints.
+- :mod:`hnnlib.models`: the baseline MLP and the HNN.
+- :mod:`hnnlib.checkpoints`: saving and loading models, without unpickling code.
 - :mod:`hnnlib.training`: the training loop.
 - :mod:`hnnlib.integrators`: batched rollouts (solve_ivp, batched RK45, RK4, leapfrog).
 - :mod:`hnnlib.metrics`: derivative losses, energy and coordinate errors (Table 1).
 - :mod:`hnnlib.plotting`: the figures' shared style and plots.
-- :mod:`hnnlib.pixel_data`: Task 5's pixel pendulum frames, rendered by gymnasium.
-- :mod:`hnnlib.pixel_models`: Task 5's autoencoder with an HNN (or a baseline) in its latent space.
+- :mod:`hnnlib.pixel`: Task 5's pixel pendulum: frames rendered by gymnasium, read back from their
+  pixels, and the autoencoder with an HNN (or a baseline) in its latent space.
 - :mod:`hnnlib.properties`: Section 6: adding energy, reversibility, phase-space area.
 - :mod:`hnnlib.experiments`: every task through one runner, with a model cache and a command line
   (``python -m hnnlib.experiments``); imported on demand, not here.
+- :mod:`hnnlib.labels`: the model kinds, their labels and the energy functions' names, once.
+- :mod:`hnnlib.progress`: progress bars that are stored finished in a notebook.
 - :mod:`hnnlib.paper`: the paper's published Table 1 and Table 2, for side-by-side tables.
 """
 
 __version__ = "0.1.0"
 
-from . import pixel_data, pixel_models, properties, realdata
+from . import pixel, properties, realdata
+from .checkpoints import load_checkpoint, save_checkpoint
 from .data import Split, TrajectoryDataset, make_nbody_dataset, make_trajectory_dataset
-from .hamiltonian import riemann_gradient, symplectic_gradient
+from .hamiltonian import divergence, riemann_gradient, symplectic_gradient
 from .integrators import leapfrog, rk4, solve_ivp_batched, solve_ivp_rollout
 from .metrics import MeanWithError, RolloutComparison, compare_rollouts, compare_to_observed, derivative_loss, energy_mse
-from .pixel_data import PixelPendulumData, PixelSplit, make_pixel_pendulum_dataset
-from .models import HNN, BaselineNN, load_checkpoint, save_checkpoint
+from .models import HNN, BaselineNN
+from .pixel import PixelPendulumData, PixelSplit, make_pixel_pendulum_dataset
 from .systems import MassSpring, NBody, Pendulum, ThreeBody, TwoBody, get_system
 from .training import TrainingHistory, fit, set_seed, train
 
 __all__ = [
-    "BaselineNN", "HNN", "MassSpring", "MeanWithError", "Pendulum", "RolloutComparison", "Split",
-    "TrainingHistory", "TrajectoryDataset", "compare_rollouts", "derivative_loss", "fit", "get_system",
-    "leapfrog", "load_checkpoint", "make_trajectory_dataset", "riemann_gradient", "rk4", "save_checkpoint",
-    "set_seed", "solve_ivp_rollout", "symplectic_gradient", "train",
-    "NBody", "ThreeBody", "TwoBody", "compare_to_observed", "energy_mse", "make_nbody_dataset", "realdata",
-    "solve_ivp_batched", "pixel_data", "pixel_models", "properties", "PixelPendulumData", "PixelSplit",
-    "make_pixel_pendulum_dataset",
+    "HNN", "BaselineNN", "MassSpring", "MeanWithError", "NBody", "Pendulum", "PixelPendulumData", "PixelSplit",
+    "RolloutComparison", "Split", "ThreeBody", "TrainingHistory", "TrajectoryDataset", "TwoBody", "compare_rollouts",
+    "compare_to_observed", "derivative_loss", "divergence", "energy_mse", "fit", "get_system", "leapfrog", "load_checkpoint",
+    "make_nbody_dataset", "make_pixel_pendulum_dataset", "make_trajectory_dataset", "pixel", "properties", "realdata",
+    "riemann_gradient", "rk4", "save_checkpoint", "set_seed", "solve_ivp_batched", "solve_ivp_rollout",
+    "symplectic_gradient", "train",
 ]

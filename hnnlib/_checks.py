@@ -80,3 +80,24 @@ def check_range(low_high: Any, name: str, *, minimum: float | None = None) -> tu
     if minimum is not None and low < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {low_high!r}")
     return low, high
+
+
+#: Seeds must fit every generator the library uses (NumPy's legacy RandomState: < 2**32).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """Return ``seed`` if it is an int in ``[0, 2**32 - 1]``, else raise a clear error.
+
+    Raises
+    ------
+    TypeError
+        If ``seed`` is not an int (bools are refused).
+    ValueError
+        If it is negative or too large for NumPy's generators.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {seed!r}")
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"{name} must lie in [0, {MAX_SEED}], got {seed}")
+    return int(seed)

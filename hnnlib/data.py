@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import check_positive_int, check_range
+from ._checks import check_positive_int, check_range, check_seed
 from .integrators import solve_ivp_batched, solve_ivp_rollout
 from .systems import HamiltonianSystem, NBody, get_system
 
@@ -185,7 +185,7 @@ def make_trajectory_dataset(
     t0, t1 = check_range(t_span, "t_span")
     n_test = _test_size(n_trajectories, test_fraction, noise_std)
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     x0 = sample_initial_states(n_trajectories, radius, rng)
     t = np.linspace(t0, t1, n_times)
     # One solve for all trajectories (shared steps); at these tolerances that costs no accuracy that matters.
@@ -448,7 +448,7 @@ def make_nbody_dataset(
         raise ValueError(f"t_span must have t_end > t_start for n_times > 1, got {t_span!r}")
     n_test = _test_size(n_trajectories, test_fraction, noise_std)
 
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     radius = defaults["radius"] if radius is None else tuple(radius)
     orbit_noise = defaults["orbit_noise"] if orbit_noise is None else orbit_noise
     x0 = sample_nbody_states(system, n_trajectories, rng, radius=radius, orbit_noise=orbit_noise)

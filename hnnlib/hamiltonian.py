@@ -7,13 +7,10 @@ any leading axes.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 
 from ._checks import as_state_tensor
-
-ScalarField = Callable[[torch.Tensor], torch.Tensor]
+from ._typing import ScalarField, VectorField
 
 
 def split_state(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -107,3 +104,36 @@ def riemann_gradient(hamiltonian: ScalarField, x: torch.Tensor, create_graph: bo
     torch.Tensor, shape (..., 2N)
     """
     return gradient(hamiltonian, x, create_graph)
+
+
+def divergence(field: VectorField, x: torch.Tensor) -> torch.Tensor:
+    """Divergence ``div f = sum_i df_i/dx_i`` of a vector field at states ``x``, by autograd.
+
+    Liouville's theorem: the symplectic gradient of any ``H`` has zero divergence, so a
+    Hamiltonian flow keeps phase-space volume (paper Section 6); a Riemann gradient does not.
+    One backward pass per coordinate.
+
+    Parameters
+    ----------
+    field : callable
+        Maps states ``(n, D)`` to time derivatives ``(n, D)``, differentiably.
+    x : torch.Tensor, shape (n, D)
+
+    Returns
+    -------
+    torch.Tensor, shape (n,)
+    """
+    x = as_state_tensor(x, None, "x")
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (n, D), got {tuple(x.shape)}")
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        f = field(x)
+        if f.shape != x.shape:
+            raise ValueError(f"the field must map states {tuple(x.shape)} to derivatives of the same shape, got {tuple(f.shape)}")
+        dim = x.shape[1]
+        parts = [torch.autograd.grad(f[:, i].sum(), x, retain_graph=i < dim - 1)[0][:, i] for i in range(dim)]
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total.detach()

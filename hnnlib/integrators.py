@@ -20,8 +20,7 @@ import scipy.integrate
 import torch
 
 from ._checks import as_state_tensor, check_positive_int
-
-VectorField = Callable[[torch.Tensor], torch.Tensor]
+from ._typing import VectorField
 
 
 def _time_grid(t: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -165,6 +164,9 @@ def rk4(f: VectorField, x0: Any, t: Any, *, substeps: int = 1) -> torch.Tensor:
     return traj[0] if single else traj
 
 
+rk4.order = 4  # global error O(h^4); the tests fit it by regression
+
+
 def leapfrog(
     f: VectorField,
     x0: Any,
@@ -251,6 +253,9 @@ def leapfrog(
         out.append(torch.cat([q, p], dim=-1))
     traj = torch.stack(out, dim=1)
     return traj[0] if single else traj
+
+
+leapfrog.order = 2  # global error O(h^2); the tests fit it by regression
 
 
 # --- Batched RK45: SciPy's algorithm, one step-size control per trajectory -------------------------

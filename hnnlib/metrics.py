@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -71,6 +71,36 @@ def derivative_loss(model: nn.Module, x: torch.Tensor, dx: torch.Tensor) -> Mean
     with torch.no_grad():
         per_sample = (model.time_derivative(x) - dx).pow(2).reshape(-1, x.shape[-1]).mean(-1)
     return MeanWithError.of(per_sample)
+
+
+def table1_row(models: Mapping[str, nn.Module], data: Any, comparisons: Mapping[str, RolloutComparison]) -> dict[str, dict[str, MeanWithError]]:
+    """The three numbers of a Table 1 row for each model: ``row[metric][name]``.
+
+    Parameters
+    ----------
+    models : dict
+        ``models[name]``, e.g. ``{"baseline": ..., "hnn": ...}`` (the layout of
+        :func:`hnnlib.paper.table1_comparison`; :func:`hnnlib.labels.by_kind` re-keys a dict keyed by label).
+    data : TrajectoryDataset
+        Its train and test splits give the losses.
+    comparisons : dict
+        ``comparisons[name]``: each model's rollouts (:func:`compare_rollouts` or :func:`compare_to_observed`).
+
+    Returns
+    -------
+    dict
+        ``row["train_loss" | "test_loss" | "energy_mse"][name]``: :class:`MeanWithError`.
+    """
+    return {
+        "train_loss": {name: derivative_loss(model, data.train.inputs, data.train.targets) for name, model in models.items()},
+        "test_loss": {name: derivative_loss(model, data.test.inputs, data.test.targets) for name, model in models.items()},
+        "energy_mse": {name: comparisons[name].energy_mse for name in models},
+    }
+
+
+def q2_plus_p2(x: np.ndarray) -> np.ndarray:
+    """``q^2 + p^2`` of states ``(..., 2)``: the energy the reference code measures for Tasks 1 and 2."""
+    return x[..., 0] ** 2 + x[..., 1] ** 2
 
 
 def sample_metric_states(n: int, magnitude: tuple[float, float], rng: np.random.Generator, dim: int = 2) -> np.ndarray:

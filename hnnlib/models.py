@@ -5,14 +5,12 @@
   (paper Eq. 2), taken in-graph so that the L2 loss of Eq. 3 trains ``H_theta`` itself.
 
 Both use the paper's MLP: three linear layers, 200 hidden units, tanh (Section 3.1).
-Checkpoints record the model's class and configuration and load with
-``torch.load(..., weights_only=True)``, which never unpickles arbitrary objects.
+Saving and loading them: :mod:`hnnlib.checkpoints`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 import torch
@@ -257,82 +255,3 @@ def l2_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if prediction.shape != target.shape:
         raise ValueError(f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}")
     return (prediction - target).pow(2).mean()
-
-
-MODEL_CLASSES: dict[str, type[_DynamicsModel]] = {"BaselineNN": BaselineNN, "HNN": HNN}
-CHECKPOINT_FORMAT = "hnnlib.checkpoint"
-CHECKPOINT_VERSION = 1
-
-
-def save_checkpoint(model: nn.Module, path: str | os.PathLike, metadata: dict[str, Any] | None = None) -> None:
-    """Save ``model``'s class name, configuration and weights to ``path``.
-
-    Parameters
-    ----------
-    model : BaselineNN or HNN
-    path : path-like
-    metadata : dict, optional
-        Plain values only (str, int, float, bool, lists and dicts of them), e.g. the seed.
-    """
-    name = type(model).__name__
-    if name not in MODEL_CLASSES:
-        raise TypeError(f"can only save {sorted(MODEL_CLASSES)}, got {name}")
-    torch.save(
-        {
-            "format": CHECKPOINT_FORMAT,
-            "format_version": CHECKPOINT_VERSION,
-            "model_class": name,
-            "config": dict(model.config),
-            "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "metadata": dict(metadata or {}),
-        },
-        path,
-    )
-
-
-def load_checkpoint(path: str | os.PathLike, device: torch.device | str = "cpu") -> _DynamicsModel:
-    """Load a model saved by :func:`save_checkpoint`, in eval mode.
-
-    Uses ``torch.load(..., weights_only=True)``: the file is never unpickled as arbitrary code.
-    The checkpoint's ``metadata`` dict is attached as ``model.metadata``.
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the file is not a readable hnnlib checkpoint (corrupt, foreign, wrong version,
-        unknown model class, or weights that do not fit the recorded configuration).
-    """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no checkpoint at {path!r}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # corrupt bytes, or a pickle that is more than weights
-        raise ValueError(f"{path!r} is not a readable hnnlib checkpoint (torch.load with weights_only=True failed: {err})") from err
-    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path!r} is not an hnnlib checkpoint (expected a dict with format={CHECKPOINT_FORMAT!r})")
-    version = ckpt.get("format_version")
-    if type(version) is not int or version != CHECKPOINT_VERSION:
-        raise ValueError(f"{path!r} has checkpoint format_version {version!r}; this hnnlib reads version {CHECKPOINT_VERSION}")
-    name = ckpt.get("model_class")
-    cls = MODEL_CLASSES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ValueError(f"{path!r} holds an unknown model class {ckpt.get('model_class')!r}; expected one of {sorted(MODEL_CLASSES)}")
-    config = ckpt.get("config")
-    if not isinstance(config, dict):
-        raise ValueError(f"{path!r} has no model configuration dict")
-    try:
-        model = cls(**config)
-        dtype = getattr(torch, str(ckpt.get("dtype", "float32")))
-        model = model.to(dtype=dtype)
-        model.load_state_dict(ckpt["state_dict"])
-    except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as err:
-        raise ValueError(f"{path!r}: the weights do not fit a {cls.__name__} with config {config}: {err}") from err
-    metadata = ckpt.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise ValueError(f"{path!r}: metadata must be a dict, got {type(metadata).__name__}")
-    model.metadata = metadata
-    return model.to(device).eval()

@@ -14,7 +14,8 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-GROUND_TRUTH, BASELINE, HNN_LABEL = "ground truth", "baseline NN", "Hamiltonian NN"
+from .labels import BASELINE, GROUND_TRUTH, HNN_LABEL
+
 LABELS = (GROUND_TRUTH, BASELINE, HNN_LABEL)
 COLORS = {GROUND_TRUTH: "black", BASELINE: "tab:red", HNN_LABEL: "tab:blue", "data": "tab:gray"}
 LINESTYLES = {GROUND_TRUTH: "--", BASELINE: "-", HNN_LABEL: "-"}

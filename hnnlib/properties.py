@@ -12,17 +12,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
 from ._checks import as_state_tensor, check_positive_int
+from ._typing import ScalarField, VectorField
 from .hamiltonian import riemann_gradient, symplectic_gradient
 from .integrators import leapfrog, rk4
-
-ScalarField = Callable[[torch.Tensor], torch.Tensor]
-VectorField = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _integrate(field: VectorField, x0: torch.Tensor, duration: float, dt: float, substeps: int, method: str = "rk4") -> torch.Tensor:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._io import atomic_write, cache_dir, sha256
 from .data import Split, TrajectoryDataset
 
 #: Name of the recording inside the archive and in a data folder.
@@ -59,22 +60,6 @@ ENERGY_COEFFICIENT = 2.4
 
 class DataNotFoundError(FileNotFoundError):
     """The recording is in none of the searched places and could not be downloaded."""
-
-
-def cache_dir() -> Path:
-    """The per-user cache folder, ``pooch.os_cache("hnnlib")``."""
-    import pooch
-
-    return Path(pooch.os_cache("hnnlib"))
-
-
-def sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 16), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _http_download(url: str, output_file: Any, pooch_obj: Any = None, check_only: bool = False) -> Any:
@@ -134,9 +119,7 @@ def download_recording(
             "refusing to use it (a changed archive?)"
         )
     target = directory / FILE_NAME
-    partial = target.with_name(target.name + ".part")
-    partial.write_bytes(payload)
-    partial.replace(target)
+    atomic_write(target, lambda handle: handle.write(payload))
     return target
 
 

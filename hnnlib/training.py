@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
-from .progress import progress_bar
 
 from ._checks import as_state_tensor, check_positive_int
 from .data import TrajectoryDataset
 from .models import l2_loss
+from .progress import progress_bar
 
 
 def set_seed(seed: int) -> None:
@@ -185,24 +185,67 @@ def fit(
         if x_test is not None:
             x_test_eval, dx_test_eval = subset(x_test, dx_test)
 
+    def batch_loss(idx: torch.Tensor | None) -> torch.Tensor:
+        if idx is None:
+            return l2_loss(model.time_derivative(x), dx)
+        return l2_loss(model.time_derivative(x.index_select(0, idx)), dx.index_select(0, idx))  # = x[idx], faster
+
+    def eval_losses() -> tuple[float, float]:
+        train_loss = evaluate_loss(model, x_eval, dx_eval)
+        return train_loss, evaluate_loss(model, x_test_eval, dx_test_eval) if x_test is not None else float("nan")
+
+    return optimize(model, batch_loss, eval_losses, batches, steps=steps, learning_rate=learning_rate,
+                    weight_decay=weight_decay, eval_every=eval_every, progress=progress, description=description)
+
+
+def optimize(
+    model: nn.Module,
+    batch_loss: Callable[[torch.Tensor | None], torch.Tensor],
+    eval_losses: Callable[[], tuple[float, float]],
+    batches: Iterable[torch.Tensor | None],
+    *,
+    steps: int,
+    learning_rate: float,
+    weight_decay: float,
+    eval_every: int,
+    progress: bool,
+    description: str | None,
+) -> TrainingHistory:
+    """The training loop of every model in the book: Adam on ``batch_loss``, evaluated every ``eval_every`` steps.
+
+    :func:`fit` (time-derivative targets, Tasks 1-4) and :func:`hnnlib.pixel.models.fit_pixel_model`
+    (Task 5) check their data, then call this loop.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Trained in place; left in eval mode.
+    batch_loss : callable
+        ``batch_loss(indices)`` -> scalar loss of the minibatch with those sample indices
+        (``None``: the full batch), with a graph to differentiate.
+    eval_losses : callable
+        ``eval_losses()`` -> ``(train_loss, test_loss)`` as floats, recorded at step 0, every
+        ``eval_every`` steps and at the last step.
+    batches : iterable
+        ``steps`` index tensors (or ``None``), e.g. from :func:`minibatch_indices`.
+    steps, learning_rate, weight_decay, eval_every, progress, description
+        As in :func:`fit`.
+    """
     fused = next(model.parameters()).device.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=fused)
     history = TrainingHistory()
 
     def record(step: int) -> None:
+        train_loss, test_loss = eval_losses()
         history.step.append(step)
-        history.train_loss.append(evaluate_loss(model, x_eval, dx_eval))
-        history.test_loss.append(evaluate_loss(model, x_test_eval, dx_test_eval) if x_test is not None else float("nan"))
+        history.train_loss.append(train_loss)
+        history.test_loss.append(test_loss)
 
     model.train()
     record(0)
     bar = progress_bar(batches, total=steps, desc=description, disable=not progress, leave=True)
     for step, idx in enumerate(bar, start=1):
-        if idx is None:
-            xb, dxb = x, dx
-        else:
-            xb, dxb = x.index_select(0, idx), dx.index_select(0, idx)  # = x[idx], dx[idx], faster
-        loss = l2_loss(model.time_derivative(xb), dxb)
+        loss = batch_loss(idx)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -1,12 +1,24 @@
 """Trajectory datasets: shapes, seeding, noise, targets, initial radii, dtype and input checks."""
 
+import math
+
 import numpy as np
 import pytest
 import scipy.stats
 import torch
 
-from hnnlib.data import Split, TrajectoryDataset, make_trajectory_dataset, sample_initial_states
-from hnnlib.systems import HamiltonianSystem, MassSpring, Pendulum
+from hnnlib.data import (
+    NBODY_DEFAULTS,
+    Split,
+    TrajectoryDataset,
+    make_nbody_dataset,
+    make_trajectory_dataset,
+    sample_initial_states,
+    sample_nbody_states,
+    sample_ring_states,
+    sample_two_body_states,
+)
+from hnnlib.systems import HamiltonianSystem, MassSpring, NBody, Pendulum, ThreeBody, TwoBody
 
 F64 = torch.float64
 
@@ -201,3 +213,123 @@ def test_two_degree_of_freedom_system_is_refused():
 
     with pytest.raises(ValueError, match="n_dof"):
         make_trajectory_dataset(TwoSprings(), n_trajectories=4, n_times=5)
+
+
+# --- N-body datasets ------------------------------------------------------------------------------
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+
+@pytest.fixture(scope="module")
+def two_body_data():
+    return make_nbody_dataset("two_body", seed=0, dtype=F64)
+
+
+def test_two_body_dataset_matches_reference_settings(two_body_data):
+    """1000 trajectories x 50 points on [0, 20], 800/200 split, exact derivative targets, conserved H, P and CM."""
+    data = two_body_data
+    assert isinstance(data, TrajectoryDataset) and isinstance(data.system, TwoBody)
+    assert data.train.x.shape == (800, 50, 8) and data.test.x.shape == (200, 50, 8)
+    torch.testing.assert_close(data.train.t[0], torch.linspace(0, 20, 50, dtype=F64))
+    system = data.system
+    for split in (data.train, data.test):
+        torch.testing.assert_close(split.dx, system.time_derivative(split.x), rtol=1e-14, atol=1e-14)
+        torch.testing.assert_close(split.energy, system.hamiltonian(split.x))
+        assert (split.energy - split.energy[:, :1]).abs().max() < 1e-4  # RK45 at atol 1e-6 over ~2 orbits
+        assert system.total_momentum(split.x).abs().max() < 1e-12
+        assert system.center_of_mass(split.x).abs().max() < 1e-12
+    assert data.settings["n_trajectories"] == 1000 and data.settings["rtol"] == 1e-9
+
+
+def test_two_body_initial_states_follow_reference_code(two_body_data):
+    """q1 in [0.5, 1.5]^2 (so |q1| in [0.71, 2.12]); speeds = circular speed 1 / (2 sqrt |q1|) times 1 + 0.05 N(0, 1)."""
+    x0 = torch.cat([two_body_data.train.x[:, 0], two_body_data.test.x[:, 0]]).numpy()
+    q, p = TwoBody().bodies(x0)
+    assert (q[:, 0] >= 0.5).all() and (q[:, 0] <= 1.5).all()
+    r = np.linalg.norm(q[:, 0], axis=-1)
+    assert 1 / math.sqrt(2) <= r.min() and r.max() <= 1.5 * math.sqrt(2)
+    assert np.abs((q[:, 0] * p[:, 0]).sum(-1)).max() < 1e-12  # velocity perpendicular to the radius
+    factor = np.linalg.norm(p[:, 0], axis=-1) * 2 * np.sqrt(r) - 1
+    assert abs(factor.mean()) < 0.01 and abs(factor.std() - 0.05) < 0.005  # 1000 draws: s.e. 0.0016, 0.0011
+
+
+def test_three_body_initial_states_follow_reference_code():
+    """Equilateral ring of radius U[0.9, 1.2]; each velocity component is 3^(-1/4) / sqrt(r) x (1 + 0.2 U[-1, 1])."""
+    system = ThreeBody()
+    x0 = sample_ring_states(2000, rng(5), system=system)
+    q, p = system.bodies(x0)
+    r = np.linalg.norm(q, axis=-1)
+    np.testing.assert_allclose(r, r[:, :1].repeat(3, 1), rtol=1e-12)
+    assert 0.9 <= r.min() and r.max() <= 1.2 and r.max() - r.min() > 0.25
+    np.testing.assert_allclose(q.sum(1), 0, atol=1e-12)  # centre of mass at the origin
+    circular = np.stack([-q[..., 1], q[..., 0]], -1) / r[..., None] * (3**-0.25 / np.sqrt(r[..., None]))
+    ratio = p / circular
+    assert 0.8 <= ratio.min() and ratio.max() <= 1.2 and ratio.min() < 0.81 and ratio.max() > 1.19
+    assert np.abs(system.total_momentum(x0)).max() > 0.1  # independent noise: the CM drifts, as in the reference
+
+
+def test_three_body_dataset_shapes_and_split():
+    """Defaults for three bodies: 20 points on [0, 5], 80/20 split (here with 50 trajectories)."""
+    data = make_nbody_dataset("three_body", n_trajectories=50, seed=1)
+    assert data.train.x.shape == (40, 20, 12) and data.test.x.shape == (10, 20, 12)
+    assert data.train.x.dtype == torch.float32
+    assert data.train.t[0, -1] == 5.0 and data.settings["orbit_noise"] == 0.2
+    assert NBODY_DEFAULTS[3]["n_trajectories"] == 5000
+
+
+def test_nbody_dataset_is_seeded_and_general():
+    """Same seed, same data; another seed, other data; four bodies and observation noise work too."""
+    kw = dict(n_trajectories=10, n_times=5)
+    a, b, c = (make_nbody_dataset("two_body", seed=s, **kw) for s in (7, 7, 8))
+    assert torch.equal(a.train.x, b.train.x) and not torch.equal(a.train.x, c.train.x)
+    noisy = make_nbody_dataset(NBody(4), seed=7, noise_std=0.1, **kw)
+    clean = make_nbody_dataset(NBody(4), seed=7, **kw)
+    assert noisy.train.x.shape == (8, 5, 16)
+    noise = (noisy.train.x - clean.train.x).double()
+    assert 0.07 < noise.std() < 0.13
+    torch.testing.assert_close(noisy.train.dx, clean.train.dx)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: make_nbody_dataset(MassSpring()), TypeError, "NBody"),
+        (lambda: make_nbody_dataset("two_body", test_fraction=1.0), ValueError, "test_fraction"),
+        (lambda: make_nbody_dataset("two_body", n_trajectories=2, test_fraction=0.1), ValueError, "empty split"),
+        (lambda: make_nbody_dataset("two_body", n_trajectories=0), ValueError, "n_trajectories"),
+        (lambda: make_nbody_dataset("two_body", noise_std=-1.0), ValueError, "noise_std"),
+        (lambda: make_nbody_dataset("two_body", t_span=(1.0, 1.0)), ValueError, "t_span"),
+        (lambda: sample_two_body_states(3, rng(), system=ThreeBody()), ValueError, "two-body"),
+        (lambda: sample_two_body_states(3, rng(), position_range=(0.0, 1.0)), ValueError, "position_range"),
+        (lambda: sample_ring_states(3, rng(), system=NBody(3, (1, 2, 1))), ValueError, "equal masses"),
+        (lambda: sample_ring_states(3, rng(), orbit_noise=-0.1), ValueError, "orbit_noise"),
+        (lambda: sample_ring_states(3, rng(), radius=(1.2, 0.9)), ValueError, "low <= high"),
+        (lambda: sample_nbody_states("pendulum", 3, rng()), TypeError, "NBody"),
+    ],
+)
+def test_dataset_bad_arguments(call, error, match):
+    """Each bad argument is refused with a message naming it."""
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_samplers_replay_legacy_seeding_draw_order():
+    """With RandomState(seed) and n = 1 the draws come in the reference code's order, so its seeded states are reproduced."""
+    x = sample_two_body_states(1, np.random.RandomState(3))[0]
+    draws = np.random.RandomState(3)
+    q1 = 0.5 + draws.random_sample(2)  # body 1's coordinates first ...
+    factor = 1 + 0.05 * draws.standard_normal()  # ... then the speed factor
+    np.testing.assert_allclose(x[:2], q1, rtol=1e-15)
+    np.testing.assert_allclose(np.linalg.norm(x[4:6]), factor / (2 * np.linalg.norm(q1) ** 0.5), rtol=1e-13)
+
+    system = ThreeBody()
+    y = sample_ring_states(1, np.random.RandomState(3), system=system)[0]
+    draws = np.random.RandomState(3)
+    direction = draws.uniform(-1, 1, 2)  # direction, then radius, then six velocity factors
+    r = draws.uniform(0.9, 1.2)
+    factors = 1 + 0.2 * draws.uniform(-1, 1, 6)
+    np.testing.assert_allclose(y[:2], direction / np.linalg.norm(direction) * r, rtol=1e-13)
+    clean = sample_ring_states(1, np.random.RandomState(3), system=system, orbit_noise=0.0)[0]
+    np.testing.assert_allclose(y[6:] / clean[6:], factors, rtol=1e-12)

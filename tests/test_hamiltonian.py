@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hnnlib.hamiltonian import (
+    divergence,
     gradient,
     riemann_gradient,
     split_state,
@@ -217,3 +218,29 @@ def test_bad_states_raise():
         gradient(h, torch.tensor([[float("nan"), 0.0]]))
     with pytest.raises(TypeError, match="floating"):
         gradient(h, torch.tensor([[1, 2]]))
+
+
+def test_divergence_of_a_linear_field_is_its_trace():
+    a = torch.tensor([[0.5, 2.0, 0.0], [1.0, -1.5, 3.0], [0.0, 4.0, 0.25]], dtype=torch.float64)
+    x = torch.randn(7, 3, dtype=torch.float64)
+    div = divergence(lambda s: s @ a.T, x)
+    assert div.shape == (7,)
+    assert torch.allclose(div, torch.full((7,), float(a.trace()), dtype=torch.float64), atol=1e-12)
+
+
+def test_divergence_of_a_symplectic_gradient_vanishes_and_of_a_riemann_gradient_does_not():
+    """Liouville: a Hamiltonian flow keeps phase-space volume; the gradient flow of the same H does not."""
+    def h(s):
+        q, p = s[:, 0], s[:, 1]
+        return q**4 + torch.sin(p) * q + p**2
+
+    x = torch.randn(50, 2, dtype=torch.float64)
+    assert divergence(lambda s: symplectic_gradient(h, s, create_graph=True), x).abs().max() < 1e-12
+    assert divergence(lambda s: riemann_gradient(h, s, create_graph=True), x).abs().max() > 1e-3
+
+
+def test_divergence_checks_shapes():
+    with pytest.raises(ValueError, match=r"shape \(n, D\)"):
+        divergence(lambda s: s, torch.zeros(3))
+    with pytest.raises(ValueError, match="same shape"):
+        divergence(lambda s: s[:, :1], torch.zeros(4, 2))

@@ -26,6 +26,14 @@ only through nbval's sanitizers; their ``text/plain`` is the widget's fallback f
 without a kernel (a finished progress bar, a "run this cell" line), which a live run never
 updates, so it is not compared.
 
+Output timeout
+--------------
+nbval waits at most 5 seconds for each message of a cell's output once the cell has finished. On a
+loaded machine (a laptop running other work, two notebooks per core) a training cell's last
+progress-bar updates can take longer, and the cell then fails with "Timeout of 5 seconds exceeded
+waiting for output" although it ran correctly. The plugin raises that wait to
+:data:`OUTPUT_TIMEOUT` seconds; a cell that really hangs is still stopped by ``--nbval-cell-timeout``.
+
 Enable with ``-p nbval_numeric`` (the repository's ``conftest.py`` does it).
 """
 
@@ -48,6 +56,9 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?(?![\w.])")
 
 DEFAULT_RTOL = 1e-9
+
+#: Seconds to wait for each output message of a finished cell (nbval's own: 5).
+OUTPUT_TIMEOUT = 60
 
 # Table padding: runs of spaces are compared as one space.
 SPACES = re.compile(r" +")
@@ -193,6 +204,15 @@ def compare_outputs(self, test, ref, skip_compare=None):
     return True
 
 
+def _init_with_output_timeout(self, *args, **kwargs):
+    _nbval_init(self, *args, **kwargs)
+    self.output_timeout = max(self.output_timeout, OUTPUT_TIMEOUT)
+
+
+_nbval_init = _nbval.IPyNbCell.__init__
+
+
 def pytest_configure(config):
-    """Install the numeric comparison into nbval's cell items."""
+    """Install the numeric comparison and the longer output timeout into nbval's cell items."""
     _nbval.IPyNbCell.compare_outputs = compare_outputs
+    _nbval.IPyNbCell.__init__ = _init_with_output_timeout

@@ -146,3 +146,18 @@ def test_table_padding_may_shift_but_words_may_not():
     assert nn.compare_text("loss   0.00492  ok", "loss    0.0051  ok", tol) is None
     assert "text differs" in nn.compare_text("loss 0.00492 ok", "loss 0.00492 ko", tol)
     assert "text differs" in nn.compare_text("a b", "ab", tol)  # a space is not nothing
+
+
+def test_output_timeout_is_raised_above_nbvals_five_seconds(monkeypatch):
+    """A finished cell's late output on a loaded machine is waited for, up to OUTPUT_TIMEOUT seconds."""
+
+    class Cell:
+        pass
+
+    def nbval_init(self, *args, **kwargs):
+        self.output_timeout = 5
+
+    monkeypatch.setattr(nn, "_nbval_init", nbval_init)
+    cell = Cell()
+    nn._init_with_output_timeout(cell)
+    assert cell.output_timeout == nn.OUTPUT_TIMEOUT == 60

@@ -7,7 +7,8 @@
   (``kind="baseline"``), trained together on the loss of :meth:`PixelDynamicsModel.losses`:
   autoencoder L2 + the auxiliary loss of Eq. 7 + 0.1 x the latent dynamics loss, as the reference
   code does.
-- :func:`fit_pixel_model`: Adam with weight decay 1e-5 (Appendix C), minibatches of 200.
+- :func:`fit_pixel_model`: Adam with weight decay 1e-5 (Appendix C), minibatches of 200, through
+  the book's one training loop, :func:`hnnlib.training.optimize`.
 - :func:`rollout_latent`: integrate the latent dynamics from encoded frames, then decode.
 
 Time in latent space is counted in frames: the dynamics model predicts the change of ``z`` per
@@ -22,17 +23,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_state_tensor, check_positive_int
-from .integrators import rk4
-from .metrics import MeanWithError
-from .models import MODEL_CLASSES, BaselineNN, HNN
-from .pixel_data import estimate_angles, gym_pendulum_energy
-from .progress import progress_bar
-from .training import TrainingHistory, minibatch_indices
+from .._checks import as_state_tensor, check_positive_int
+from ..integrators import rk4
+from ..metrics import MeanWithError
+from ..models import HNN, BaselineNN
+from ..training import TrainingHistory, minibatch_indices, optimize
+
+__all__ = [
+    "DYNAMICS_LOSS_WEIGHT", "MLPAutoencoder", "PixelDynamicsModel", "PixelLosses", "evaluate_pixel_loss",
+    "fit_pixel_model", "flush_denormals", "pixel_loss", "rollout_latent",
+]
 
 #: Weight of the latent dynamics loss in the total loss (reference code; the paper gives none).
 DYNAMICS_LOSS_WEIGHT = 0.1
@@ -191,9 +194,6 @@ class PixelDynamicsModel(nn.Module):
         return PixelLosses(autoencoder, canonical, dynamics, total)
 
 
-MODEL_CLASSES["PixelDynamicsModel"] = PixelDynamicsModel  # checkpoints: save_checkpoint / load_checkpoint
-
-
 @contextmanager
 def flush_denormals() -> Iterator[None]:
     """Treat subnormal floats (below 1.2e-38 in float32) as zero on the CPU while in the block.
@@ -268,6 +268,9 @@ def fit_pixel_model(
 ) -> TrainingHistory:
     """Train a pixel model with Adam on minibatches (paper Section 5.1 and Appendix C).
 
+    The loop is :func:`hnnlib.training.optimize`, run with subnormal floats flushed to zero
+    (:func:`flush_denormals`).
+
     Parameters
     ----------
     model : PixelDynamicsModel
@@ -307,30 +310,18 @@ def fit_pixel_model(
         if x_test.ndim != 2 or x_next_test.shape != x_test.shape:
             raise ValueError(f"x_test and x_next_test must both have shape (n_test, {model.input_dim}), got {tuple(x_test.shape)} and {tuple(x_next_test.shape)}")
     eval_every = check_positive_int(eval_every, "eval_every")
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=x.device.type in ("cpu", "cuda"))
-    history = TrainingHistory()
-
-    def record(step: int) -> None:
-        history.step.append(step)
-        history.train_loss.append(evaluate_pixel_loss(model, x, x_next))
-        history.test_loss.append(evaluate_pixel_loss(model, x_test, x_next_test) if x_test is not None else float("nan"))
-
-    model.train()
     batches = minibatch_indices(x.shape[0], batch_size, steps, seed=seed, device=x.device)
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        return model._losses(x.index_select(0, idx), x_next.index_select(0, idx)).total  # = x[idx], faster
+
+    def eval_losses() -> tuple[float, float]:
+        train_loss = evaluate_pixel_loss(model, x, x_next)
+        return train_loss, evaluate_pixel_loss(model, x_test, x_next_test) if x_test is not None else float("nan")
+
     with flush_denormals():
-        record(0)
-        bar = progress_bar(batches, total=steps, desc=description, disable=not progress, leave=True)
-        for step, idx in enumerate(bar, start=1):
-            loss = model._losses(x.index_select(0, idx), x_next.index_select(0, idx)).total
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            history.batch_loss.append(loss.item())
-            if step % eval_every == 0 or step == steps:
-                record(step)
-                bar.set_postfix(train=f"{history.train_loss[-1]:.2e}", test=f"{history.test_loss[-1]:.2e}", refresh=False)
-    model.eval()
-    return history
+        return optimize(model, batch_loss, eval_losses, batches, steps=steps, learning_rate=learning_rate,
+                        weight_decay=weight_decay, eval_every=eval_every, progress=progress, description=description)
 
 
 def rollout_latent(model: PixelDynamicsModel, x0: torch.Tensor, n_frames: int, *, substeps: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
@@ -365,146 +356,3 @@ def rollout_latent(model: PixelDynamicsModel, x0: torch.Tensor, n_frames: int, *
         z = rk4(model.time_derivative, z0, t, substeps=substeps)  # (B, n_frames, latent_dim)
         x = model.decode(z)
     return z, x
-
-
-def latent_probe(z: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """Least-squares affine map from latent states to true states: ``states ~ [z, 1] @ A``.
-
-    Parameters
-    ----------
-    z : numpy.ndarray, shape (N, latent_dim)
-    states : numpy.ndarray, shape (N, S)
-
-    Returns
-    -------
-    numpy.ndarray, shape (latent_dim + 1, S)
-        The matrix ``A``; apply it with ``np.c_[z, np.ones(len(z))] @ A``.
-    """
-    z = np.asarray(z, dtype=np.float64)
-    states = np.asarray(states, dtype=np.float64)
-    if z.ndim != 2 or states.ndim != 2 or z.shape[0] != states.shape[0]:
-        raise ValueError(f"z and states must be (N, latent_dim) and (N, S) with the same N, got {z.shape} and {states.shape}")
-    design = np.c_[z, np.ones(len(z))]
-    return np.linalg.lstsq(design, states, rcond=None)[0]
-
-
-def states_along_rollout(x: Any, dt: float, side: int = 28) -> np.ndarray:
-    """Angle and angular velocity of the pendulum along a sequence of stacked frame pairs.
-
-    The angle of each step is read from the pixels of its first frame
-    (:func:`hnnlib.pixel_data.estimate_angles`); the angular velocity is the central difference
-    of those angles along the sequence (one-sided at its ends), which averages out more pixel
-    noise than the difference within one pair.
-
-    Parameters
-    ----------
-    x : numpy.ndarray or torch.Tensor, shape (B, T, 2 * side * side)
-        Ground-truth inputs, or a model's decoded rollout.
-    dt : float
-        Time between steps (s).
-    side : int
-
-    Returns
-    -------
-    numpy.ndarray, shape (B, T, 2)
-        ``(phi, phi_dot)`` in rad and rad/s.
-    """
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    x = np.asarray(x)
-    if x.ndim != 3 or x.shape[-1] != 2 * side * side or x.shape[1] < 2:
-        raise ValueError(f"x must have shape (B, T >= 2, {2 * side * side}), got {x.shape}")
-    phi = np.unwrap(estimate_angles(x[..., : side * side], side), axis=1)
-    return np.stack([phi, np.gradient(phi, dt, axis=1)], axis=-1)
-
-
-@dataclass
-class PixelEnergyComparison:
-    """Energies along latent rollouts of test trajectories, measured from pixels.
-
-    Attributes
-    ----------
-    true_energy : numpy.ndarray, shape (B, T)
-        The modified energy of the true states (:func:`hnnlib.pixel_data.gym_pendulum_energy` with
-        ``modified=True``), which the environment's symplectic Euler step conserves; its plain
-        energy oscillates by about 19 % from frame to frame.
-    observed_energy : numpy.ndarray, shape (B, T)
-        Energy read from the true frames with :func:`states_along_rollout`: the yardstick.
-    predicted_energy : numpy.ndarray, shape (B, T)
-        Energy read the same way from the model's decoded rollout.
-    predicted_states, observed_states : numpy.ndarray, shape (B, T, 2)
-        ``(phi, phi_dot)`` read from the decoded and the true frames.
-    latent : numpy.ndarray, shape (B, T, latent_dim)
-        The latent rollout.
-    decoded : numpy.ndarray, shape (B, T, input_dim)
-        Its decoded frames.
-    """
-
-    true_energy: np.ndarray
-    observed_energy: np.ndarray
-    predicted_energy: np.ndarray
-    predicted_states: np.ndarray
-    observed_states: np.ndarray
-    latent: np.ndarray
-    decoded: np.ndarray
-
-    @property
-    def energy_mse(self) -> MeanWithError:
-        """Mean over trajectories of the time-averaged squared error ``predicted - observed`` (+- standard error)."""
-        return MeanWithError.of(((self.predicted_energy - self.observed_energy) ** 2).mean(axis=1))
-
-    @property
-    def yardstick_mse(self) -> MeanWithError:
-        """The same error for the true frames against the true states: the measurement's own floor."""
-        return MeanWithError.of(((self.observed_energy - self.true_energy) ** 2).mean(axis=1))
-
-
-def compare_pixel_rollouts(model: PixelDynamicsModel, frames: np.ndarray, states: np.ndarray, dt: float, n_steps: int | None = None) -> PixelEnergyComparison:
-    """Roll a pixel model out in latent space from the first frame pair of each trajectory.
-
-    The Task 5 protocol of this book: encode frames ``(0, 1)``, integrate the latent dynamics with
-    RK4 for ``n_steps`` frames (:func:`rollout_latent`), decode, read the pendulum's angle and
-    velocity back from the decoded pixels, and compare the energy with the energy read the same
-    way from the true frames.
-
-    Parameters
-    ----------
-    model : PixelDynamicsModel
-    frames : numpy.ndarray, shape (B, F, side, side)
-        True frames of each trajectory, ``F >= n_steps + 1``.
-    states : numpy.ndarray, shape (B, F, 2)
-        Their true ``(phi, phi_dot)``.
-    dt : float
-        Time between frames (s).
-    n_steps : int, optional
-        Steps of the rollout (default ``F - 1``: every true pair is compared).
-
-    Returns
-    -------
-    PixelEnergyComparison
-    """
-    frames = np.asarray(frames, dtype=np.float32)
-    if frames.ndim != 4 or frames.shape[2] != frames.shape[3]:
-        raise ValueError(f"frames must have shape (B, F, side, side), got {frames.shape}")
-    n_traj, n_frames, side = frames.shape[0], frames.shape[1], frames.shape[2]
-    states = np.asarray(states, dtype=np.float64)
-    if states.shape != (n_traj, n_frames, 2):
-        raise ValueError(f"states must have shape ({n_traj}, {n_frames}, 2), got {states.shape}")
-    n_steps = n_frames - 1 if n_steps is None else check_positive_int(n_steps, "n_steps")
-    if n_steps > n_frames - 1:
-        raise ValueError(f"n_steps={n_steps} needs {n_steps + 1} frames per trajectory, got {n_frames}")
-    flat = frames.reshape(n_traj, n_frames, side * side)
-    pairs = np.concatenate([flat[:, :-1], flat[:, 1:]], axis=-1)[:, :n_steps]  # true inputs, (B, n_steps, 2 side^2)
-    param = next(model.parameters())
-    z, decoded = rollout_latent(model, torch.as_tensor(pairs[:, 0], dtype=param.dtype, device=param.device), n_steps)
-    predicted_states = states_along_rollout(decoded, dt, side)
-    observed_states = states_along_rollout(pairs, dt, side)
-    return PixelEnergyComparison(
-        true_energy=gym_pendulum_energy(states[:, :n_steps], modified=True),
-        observed_energy=gym_pendulum_energy(observed_states),
-        predicted_energy=gym_pendulum_energy(predicted_states),
-        predicted_states=predicted_states,
-        observed_states=observed_states,
-        latent=z.cpu().numpy(),
-        decoded=decoded.cpu().numpy(),
-    )

@@ -1,0 +1,163 @@
+"""The model cache: keys, round trips, changed settings, bad entries, pruning, locking."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from hnnlib import _io, experiments
+from hnnlib.checkpoints import save_checkpoint
+from hnnlib.experiments import CacheWarning, ModelCache, OscillatorConfig, cache, model_key, run_experiment, steps
+from hnnlib.models import HNN, BaselineNN
+
+from .tiny import TINY, no_fit, tiny
+
+
+def test_model_key_covers_kind_version_and_source(monkeypatch):
+    config = tiny()
+    keys = {model_key(config, "baseline"), model_key(config, "hnn")}
+    assert len(keys) == 2
+    monkeypatch.setattr(cache, "__version__", "0.0.0-other")
+    assert model_key(config, "hnn") not in keys
+    monkeypatch.undo()
+    monkeypatch.setattr(cache, "source_hash", lambda: "0" * 64)
+    assert model_key(config, "hnn") not in keys
+    with pytest.raises(ValueError, match="unknown model kind"):
+        model_key(config, "cnn")
+
+
+def test_source_hash_is_a_hash_of_the_package_files():
+    h = experiments.source_hash()
+    assert len(h) == 64 and int(h, 16) >= 0
+    assert h == experiments.source_hash()
+
+
+def test_default_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("HNNLIB_CACHE_DIR", str(tmp_path))
+    assert experiments.default_cache_dir() == tmp_path
+    monkeypatch.delenv("HNNLIB_CACHE_DIR")
+    assert experiments.default_cache_dir() == _io.cache_dir() / "models"
+
+
+def test_cache_round_trip_skips_training_and_gives_identical_results(tmp_path, monkeypatch):
+    first = run_experiment(tiny(), cache=tmp_path, progress=False)
+    assert first.from_cache == {"baseline": False, "hnn": False}
+    assert len(list(tmp_path.rglob("mass_spring-*.pt"))) == 2
+    monkeypatch.setattr(steps, "fit", no_fit)
+    second = run_experiment(tiny(), cache=tmp_path, progress=False)
+    assert second.from_cache == {"baseline": True, "hnn": True}
+    assert second.row == first.row
+    assert second.energy_mse_by_energy == first.energy_mse_by_energy
+    assert second.histories == first.histories
+    for kind in ("baseline", "hnn"):
+        for (name, p1), p2 in zip(first.models[kind].state_dict().items(), second.models[kind].state_dict().values()):
+            assert torch.equal(p1, p2), name
+        assert np.array_equal(first.comparisons[kind].predicted, second.comparisons[kind].predicted)
+
+
+def test_cache_metadata_records_key_and_config(tmp_path):
+    config = tiny()
+    run_experiment(config, cache=tmp_path, progress=False)
+    ckpt = torch.load(ModelCache(tmp_path).path(config, "hnn"), weights_only=True)
+    meta = ckpt["metadata"]
+    assert meta["key"] == model_key(config, "hnn")
+    assert meta["config"] == config.to_dict()
+    assert meta["model"] == "hnn" and meta["task"] == "mass_spring"
+
+
+def test_cache_respects_changed_settings(tmp_path, monkeypatch):
+    """Another config (here: more steps) is another entry: it trains instead of loading."""
+    run_experiment(tiny(), cache=tmp_path, progress=False)
+    calls = []
+    original = steps.fit
+    monkeypatch.setattr(steps, "fit", lambda *a, **k: calls.append(1) or original(*a, **k))
+    result = run_experiment(tiny(steps=21), cache=tmp_path, progress=False)
+    assert len(calls) == 2 and result.from_cache == {"baseline": False, "hnn": False}
+
+
+def corrupt_with_garbage(path, config, kind):
+    path.write_bytes(b"not a checkpoint")
+
+
+def corrupt_with_wrong_key(path, config, kind):
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["metadata"]["key"] = "0" * 64
+    torch.save(ckpt, path)
+
+
+def corrupt_with_wrong_shapes(path, config, kind):
+    """A well-formed checkpoint with the right key but a model of another width."""
+    model = HNN(2, hidden_dim=8) if kind == "hnn" else BaselineNN(2, hidden_dim=8)
+    meta = torch.load(path, weights_only=True)["metadata"]
+    save_checkpoint(model, path, meta)
+
+
+def corrupt_history(path, config, kind):
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["metadata"]["history"] = "lost"
+    torch.save(ckpt, path)
+
+
+@pytest.mark.parametrize("corrupt", [corrupt_with_garbage, corrupt_with_wrong_key, corrupt_with_wrong_shapes, corrupt_history])
+def test_bad_cache_entry_is_retrained_with_a_warning(tmp_path, corrupt):
+    config = tiny()
+    first = run_experiment(config, cache=tmp_path, progress=False)
+    path = ModelCache(tmp_path).path(config, "hnn")
+    corrupt(path, config, "hnn")
+    with pytest.warns(CacheWarning, match="retraining"):
+        second = run_experiment(config, cache=tmp_path, progress=False)
+    assert second.from_cache == {"baseline": True, "hnn": False}
+    assert second.row == first.row
+    third = run_experiment(config, cache=tmp_path, progress=False)  # the entry was overwritten with a good one
+    assert third.from_cache == {"baseline": True, "hnn": True}
+
+
+def test_prune_removes_only_other_generations(tmp_path):
+    run_experiment(tiny(), cache=tmp_path, progress=False)
+    stale = tmp_path / "0.0.9-0123456789abcdef"
+    stale.mkdir()
+    (stale / "mass_spring-hnn-0.pt").write_bytes(b"old")
+    (stale / "x.pt.1.part").write_bytes(b"partial")
+    unrelated = tmp_path / "notes"
+    unrelated.mkdir()
+    (unrelated / "keep.pt").write_bytes(b"not ours")
+    removed = ModelCache(tmp_path).prune()
+    assert sorted(p.name for p in removed) == ["mass_spring-hnn-0.pt", "x.pt.1.part"]
+    assert not stale.exists() and (unrelated / "keep.pt").exists()
+    assert run_experiment(tiny(), cache=tmp_path, progress=False).from_cache == {"baseline": True, "hnn": True}
+
+
+def test_no_cache_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("HNNLIB_CACHE_DIR", str(tmp_path))
+    run_experiment(tiny(), cache=False, progress=False)
+    assert not list(tmp_path.iterdir())
+    run_experiment(tiny(), progress=False)  # cache=True: the folder of $HNNLIB_CACHE_DIR
+    assert len(list(tmp_path.rglob("*.pt"))) == 2
+
+
+def test_unwritable_cache_warns_but_runs(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    with pytest.warns(CacheWarning, match="could not write"):
+        result = run_experiment(tiny(), cache=blocker / "models", progress=False)
+    assert result.from_cache == {"baseline": False, "hnn": False}
+
+
+def test_parallel_runs_of_one_experiment_train_it_once(tmp_path):
+    # Two processes ask for the same uncached model at once: the cache lock makes one train and
+    # store it while the other waits, then loads it.
+    script = (
+        "import sys, json; from hnnlib import experiments\n"
+        f"r = experiments.run_experiment('mass_spring', cache=sys.argv[1], progress=False, **{TINY[OscillatorConfig]!r})\n"
+        "print(json.dumps(r.from_cache))\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    trained = sum(not out[kind] for out in outputs for kind in ("baseline", "hnn"))
+    assert trained == 2, f"each model should be trained exactly once over both processes, got {outputs}"
+    assert list(tmp_path.rglob("*.lock"))
+    assert experiments.ModelCache(tmp_path).prune() == []  # current generation: nothing to prune
