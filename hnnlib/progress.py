@@ -6,6 +6,11 @@ JupyterLab shows otherwise. tqdm writes that fallback once, when the bar starts,
 notebook reads "0%| | 0/2000" as if nothing had run. :func:`progress_bar` displays the bar
 under a display id and, when the bar closes, re-displays it there: the stored fallback is
 then the finished bar. Outside a notebook it is plain ``tqdm`` on stderr.
+
+A notebook bar redraws at most every :data:`NOTEBOOK_INTERVAL` seconds (tqdm's default: 0.1 s).
+Each redraw is a few kernel messages; a long training cell at 0.1 s sends thousands, and a client
+that reads them only when the cell ends (``pytest --nbval``) loses the last ones once ZeroMQ's
+queues are full, and then waits for an end it never sees.
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-__all__ = ["progress_bar"]
+__all__ = ["NOTEBOOK_INTERVAL", "progress_bar"]
+
+#: Seconds between two redraws of a notebook bar.
+NOTEBOOK_INTERVAL = 5.0
 
 
 def _in_notebook() -> bool:
@@ -42,6 +50,7 @@ def progress_bar(iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
     """
     if not _in_notebook() or kwargs.get("disable"):
         return tqdm(iterable, **kwargs)
+    kwargs.setdefault("mininterval", NOTEBOOK_INTERVAL)
     return _FinishedInNotebook(iterable, **kwargs)
 
 

@@ -32,3 +32,17 @@ def test_stored_notebook_output_is_the_finished_bar():
     # The control: tqdm's own notebook bar stores the state it was drawn in.
     (plain_bar,) = [o for o in plain if o.output_type == "display_data"]
     assert "0/30" in plain_bar.data["text/plain"]
+
+
+def test_notebook_bar_redraws_rarely():
+    """In a kernel the bar redraws every NOTEBOOK_INTERVAL seconds, not tqdm's 0.1 s (fewer kernel messages)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        "from hnnlib.progress import NOTEBOOK_INTERVAL, progress_bar\n"
+        "bar = progress_bar(range(3))\n"
+        "print(bar.mininterval == NOTEBOOK_INTERVAL >= 1, progress_bar(range(3), mininterval=0.5).mininterval)\n"
+        "bar.close()"
+    )]
+    nbclient.NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    (printed,) = [o for o in nb.cells[0].outputs if o.output_type == "stream"]
+    assert printed.text.strip() == "True 0.5"
