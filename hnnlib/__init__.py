@@ -10,7 +10,8 @@ Modules, one job each:
 - :mod:`hnnlib.models`: the baseline MLP and the HNN.
 - :mod:`hnnlib.checkpoints`: saving and loading models, without unpickling code.
 - :mod:`hnnlib.training`: the training loop.
-- :mod:`hnnlib.integrators`: batched rollouts (solve_ivp, batched RK45, RK4, leapfrog).
+- :mod:`hnnlib.integrators`: batched rollouts (solve_ivp, RK4, leapfrog).
+- :mod:`hnnlib.rk45_batched`: SciPy's RK45 with one step size per trajectory, all evaluated together.
 - :mod:`hnnlib.metrics`: derivative losses, energy and coordinate errors (Table 1).
 - :mod:`hnnlib.plotting`: the figures' shared style and plots.
 - :mod:`hnnlib.pixel`: Task 5's pixel pendulum: frames rendered by gymnasium, read back from their
@@ -26,20 +27,22 @@ Modules, one job each:
 __version__ = "0.1.0"
 
 from . import pixel, properties, realdata
+from ._checks import NonFiniteError
 from .checkpoints import load_checkpoint, save_checkpoint
 from .data import Split, TrajectoryDataset, make_nbody_dataset, make_trajectory_dataset
 from .hamiltonian import divergence, riemann_gradient, symplectic_gradient
-from .integrators import leapfrog, rk4, solve_ivp_batched, solve_ivp_rollout
-from .metrics import MeanWithError, RolloutComparison, compare_rollouts, compare_to_observed, derivative_loss, energy_mse
+from .integrators import leapfrog, rk4, solve_ivp_rollout
+from .metrics import MeanWithError, RolloutComparison, compare_rollouts, compare_to_observed, derivative_loss, energy_mse_under
 from .models import HNN, BaselineNN
 from .pixel import PixelPendulumData, PixelSplit, make_pixel_pendulum_dataset
+from .rk45_batched import solve_ivp_batched
 from .systems import MassSpring, NBody, Pendulum, ThreeBody, TwoBody, get_system
 from .training import TrainingHistory, fit, set_seed, train
 
 __all__ = [
-    "HNN", "BaselineNN", "MassSpring", "MeanWithError", "NBody", "Pendulum", "PixelPendulumData", "PixelSplit",
+    "HNN", "BaselineNN", "MassSpring", "MeanWithError", "NBody", "NonFiniteError", "Pendulum", "PixelPendulumData", "PixelSplit",
     "RolloutComparison", "Split", "ThreeBody", "TrainingHistory", "TrajectoryDataset", "TwoBody", "compare_rollouts",
-    "compare_to_observed", "derivative_loss", "divergence", "energy_mse", "fit", "get_system", "leapfrog", "load_checkpoint",
+    "compare_to_observed", "derivative_loss", "divergence", "energy_mse_under", "fit", "get_system", "leapfrog", "load_checkpoint",
     "make_nbody_dataset", "make_pixel_pendulum_dataset", "make_trajectory_dataset", "pixel", "properties", "realdata",
     "riemann_gradient", "rk4", "save_checkpoint", "set_seed", "solve_ivp_batched", "solve_ivp_rollout",
     "symplectic_gradient", "train",

@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._checks import check_positive_int, check_range, check_seed
-from .integrators import solve_ivp_batched, solve_ivp_rollout
+from ._checks import check_device, check_finite_number, check_float_dtype, check_positive_int, check_range, check_seed
+from .integrators import solve_ivp_rollout
+from .rk45_batched import solve_ivp_batched
 from .systems import HamiltonianSystem, NBody, get_system
 
 
@@ -79,7 +80,9 @@ class TrajectoryDataset:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "TrajectoryDataset":
-        """A copy with every tensor moved to ``device`` and floating tensors cast to ``dtype``."""
+        """A copy with every tensor moved to ``device`` and floating tensors cast to ``dtype`` (float32 or float64)."""
+        device = None if device is None else check_device(device)
+        dtype = None if dtype is None else check_float_dtype(dtype)
 
         def move(split: Split) -> Split:
             return Split(*(v.to(device=device, dtype=dtype) for v in (split.x, split.dx, split.t, split.energy)))
@@ -89,14 +92,24 @@ class TrajectoryDataset:
 
 def _test_size(n_trajectories: int, test_fraction: float, noise_std: float) -> int:
     """Check the split and noise arguments; return the number of test trajectories."""
-    if not noise_std >= 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
-    if not 0 < test_fraction < 1:
+    check_finite_number(noise_std, "noise_std", minimum=0.0, strict=False)
+    if not 0 < check_finite_number(test_fraction, "test_fraction") < 1:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
     n_test = int(round(n_trajectories * test_fraction))
     if not 0 < n_test < n_trajectories:
         raise ValueError(f"test_fraction={test_fraction} leaves an empty split of {n_trajectories} trajectories")
     return n_test
+
+
+def _observation_times(t_span: Any, n_times: Any) -> np.ndarray:
+    """``n_times >= 2`` equally spaced times over ``t_span = (t0, t1)`` with ``t0 < t1``."""
+    n_times = check_positive_int(n_times, "n_times")
+    if n_times < 2:
+        raise ValueError(f"n_times must be >= 2 (a trajectory is observed at its start and at least once more), got {n_times}")
+    t0, t1 = check_range(t_span, "t_span")
+    if not t0 < t1:
+        raise ValueError(f"t_span must be (t0, t1) with t0 < t1, got {t_span!r}")
+    return np.linspace(t0, t1, n_times)
 
 
 def _splits(arrays: tuple[np.ndarray, ...], n_test: int, dtype: torch.dtype, device: Any) -> tuple[Split, Split]:
@@ -174,6 +187,7 @@ def make_trajectory_dataset(
     -------
     TrajectoryDataset
     """
+    dtype, device = check_float_dtype(dtype), check_device(device)
     if isinstance(system, str):
         system = get_system(system)
     if not isinstance(system, HamiltonianSystem):
@@ -181,13 +195,12 @@ def make_trajectory_dataset(
     if system.n_dof != 1:
         raise ValueError(f"make_trajectory_dataset samples (q, p) pairs and needs n_dof == 1, got {system.name} with n_dof={system.n_dof}")
     n_trajectories = check_positive_int(n_trajectories, "n_trajectories")
-    n_times = check_positive_int(n_times, "n_times")
-    t0, t1 = check_range(t_span, "t_span")
+    t = _observation_times(t_span, n_times)
+    n_times, (t0, t1) = t.size, (float(t[0]), float(t[-1]))
     n_test = _test_size(n_trajectories, test_fraction, noise_std)
 
     rng = np.random.default_rng(check_seed(seed))
     x0 = sample_initial_states(n_trajectories, radius, rng)
-    t = np.linspace(t0, t1, n_times)
     # One solve for all trajectories (shared steps); at these tolerances that costs no accuracy that matters.
     clean = solve_ivp_rollout(system.time_derivative, x0, t, rtol=rtol, atol=atol, dtype=torch.float64, batched=True)  # (B, T, 2)
     dx = system.time_derivative(clean)
@@ -226,9 +239,7 @@ def _as_nbody(system: NBody | str | None, default: str) -> NBody:
 
 
 def _check_noise(orbit_noise: float) -> float:
-    if not (isinstance(orbit_noise, (int, float, np.integer, np.floating)) and np.isfinite(orbit_noise) and orbit_noise >= 0):
-        raise ValueError(f"orbit_noise must be a finite number >= 0, got {orbit_noise!r}")
-    return float(orbit_noise)
+    return check_finite_number(orbit_noise, "orbit_noise", minimum=0.0, strict=False)
 
 
 def sample_two_body_states(
@@ -407,7 +418,7 @@ def make_nbody_dataset(
     ========================  =======================  ======================
 
     Initial states come from :func:`sample_nbody_states`. All trajectories are integrated at once
-    by :func:`hnnlib.integrators.solve_ivp_batched`: SciPy's RK45 with ``rtol`` and ``atol`` (the
+    by :func:`hnnlib.rk45_batched.solve_ivp_batched`: SciPy's RK45 with ``rtol`` and ``atol`` (the
     reference: 1e-9 and SciPy's default 1e-6) and a separate step-size control for each
     trajectory, in float64. Targets are the exact derivatives ``system.time_derivative`` at the
     simulated states; the reference adds no observation noise (``noise_std = 0``). The first
@@ -439,20 +450,18 @@ def make_nbody_dataset(
     TrajectoryDataset
         Splits of shape ``(n_trajectories, n_times, 4N)``; ``settings`` records every argument.
     """
+    dtype, device = check_float_dtype(dtype), check_device(device)
     system = _as_nbody(system, "two_body")
     defaults = NBODY_DEFAULTS[min(system.n_bodies, 3)]
     n_trajectories = check_positive_int(defaults["n_trajectories"] if n_trajectories is None else n_trajectories, "n_trajectories")
-    n_times = check_positive_int(defaults["n_times"] if n_times is None else n_times, "n_times")
-    t0, t1 = check_range(defaults["t_span"] if t_span is None else t_span, "t_span")
-    if not t1 > t0 and n_times > 1:
-        raise ValueError(f"t_span must have t_end > t_start for n_times > 1, got {t_span!r}")
+    t = _observation_times(defaults["t_span"] if t_span is None else t_span, defaults["n_times"] if n_times is None else n_times)
+    n_times, (t0, t1) = t.size, (float(t[0]), float(t[-1]))
     n_test = _test_size(n_trajectories, test_fraction, noise_std)
 
     rng = np.random.default_rng(check_seed(seed))
     radius = defaults["radius"] if radius is None else tuple(radius)
     orbit_noise = defaults["orbit_noise"] if orbit_noise is None else orbit_noise
     x0 = sample_nbody_states(system, n_trajectories, rng, radius=radius, orbit_noise=orbit_noise)
-    t = np.linspace(t0, t1, n_times)
     clean = solve_ivp_batched(system.time_derivative, x0, t, rtol=rtol, atol=atol, dtype=torch.float64)  # (B, T, 4N)
     dx = system.time_derivative(clean)
     energy = system.hamiltonian(clean)

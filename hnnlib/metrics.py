@@ -14,8 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_state_tensor, check_positive_int, check_range
-from .integrators import solve_ivp_batched, solve_ivp_rollout
+from ._checks import as_state_tensor, check_dynamics_model, check_positive_int, check_range
+from ._rollout import time_grid
+from .integrators import solve_ivp_rollout
+from .rk45_batched import solve_ivp_batched
 from .systems import HamiltonianSystem
 
 
@@ -65,11 +67,24 @@ def derivative_loss(model: nn.Module, x: torch.Tensor, dx: torch.Tensor) -> Mean
     Returns
     -------
     MeanWithError
+
+    Raises
+    ------
+    TypeError
+        If ``model`` has no ``time_derivative``, or ``x``/``dx`` are not floating tensors.
+    ValueError
+        If ``x`` and ``dx`` (or the model's prediction and ``dx``) differ in shape: never broadcast.
     """
+    check_dynamics_model(model)
     x = as_state_tensor(x, None, "x")
     dx = as_state_tensor(dx, x.shape[-1], "dx")
+    if x.ndim != 2 or dx.shape != x.shape:
+        raise ValueError(f"x and dx must both have shape (n, D), got {tuple(x.shape)} and {tuple(dx.shape)}")
     with torch.no_grad():
-        per_sample = (model.time_derivative(x) - dx).pow(2).reshape(-1, x.shape[-1]).mean(-1)
+        prediction = model.time_derivative(x)
+        if prediction.shape != dx.shape:
+            raise ValueError(f"the model's derivatives have shape {tuple(prediction.shape)}, the targets {tuple(dx.shape)}")
+        per_sample = (prediction - dx).pow(2).mean(-1)
     return MeanWithError.of(per_sample)
 
 
@@ -147,7 +162,7 @@ class RolloutComparison:
 
 def _comparison(t: np.ndarray, true: np.ndarray, pred: np.ndarray, energy: Callable[[np.ndarray], np.ndarray]) -> RolloutComparison:
     """Errors of predicted rollouts ``(B, T, D)`` against true ones, as a :class:`RolloutComparison`."""
-    e_true, e_pred = np.asarray(energy(true)), np.asarray(energy(pred))
+    e_true, e_pred = _energies(energy, true, pred)
     sq = (pred - true) ** 2
     return RolloutComparison(
         t=t,
@@ -159,6 +174,19 @@ def _comparison(t: np.ndarray, true: np.ndarray, pred: np.ndarray, energy: Calla
         coordinate_mse=MeanWithError.of(sq.mean(axis=(1, 2))),
         coordinate_mse_over_time=sq.mean(axis=(0, 2)),
     )
+
+
+def _energies(energy: Callable[[np.ndarray], np.ndarray], true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``energy`` along both rollouts ``(B, T, D)``; each must come back finite, of shape ``(B, T)``."""
+    if not callable(energy):
+        raise TypeError(f"energy must be a function of states (..., D), got {type(energy).__name__}")
+    e_true, e_pred = np.asarray(energy(true)), np.asarray(energy(pred))
+    for e, rollout in ((e_true, true), (e_pred, pred)):
+        if e.shape != rollout.shape[:2]:
+            raise ValueError(f"energy must map states {rollout.shape} to shape {rollout.shape[:2]}, got {e.shape}")
+    if not np.isfinite(e_true).all():
+        raise ValueError("the energy of the true rollout holds NaN or inf values")
+    return e_true, e_pred
 
 
 def compare_rollouts(
@@ -197,7 +225,7 @@ def compare_rollouts(
     energy : callable, optional
         Maps states ``(..., D)`` (NumPy) to energies ``(...)``.
     batched : bool
-        Integrate with :func:`~hnnlib.integrators.solve_ivp_batched` instead: the same RK45
+        Integrate with :func:`~hnnlib.rk45_batched.solve_ivp_batched` instead: the same RK45
         algorithm and a separate step-size control per state, but the field is called once per
         stage on all states still running instead of on one state at a time. Same results up to
         round-off (a float32 model may round a batch differently from a single state), much faster.
@@ -206,10 +234,13 @@ def compare_rollouts(
     -------
     RolloutComparison
     """
+    if not isinstance(system, HamiltonianSystem):
+        raise TypeError(f"system must be a HamiltonianSystem (e.g. hnnlib.get_system('pendulum')), got {type(system).__name__}")
+    check_dynamics_model(model)
     x0 = as_state_tensor(x0, system.state_dim, "x0").double().cpu().numpy()
     if x0.ndim != 2:
         raise ValueError(f"x0 must have shape (B, {system.state_dim}), got {x0.shape}")
-    t_eval = np.asarray(t_eval, dtype=np.float64)
+    t_eval = time_grid(t_eval, torch.float64, torch.device("cpu")).numpy()
     energy = energy or system.hamiltonian
     rollout = solve_ivp_batched if batched else solve_ivp_rollout
     true = rollout(system.time_derivative, x0, t_eval, rtol=rtol_true, atol=atol, dtype=torch.float64)
@@ -218,7 +249,7 @@ def compare_rollouts(
     return _comparison(t_eval, true, pred, energy)
 
 
-def energy_mse(comparison: RolloutComparison, energy: Callable[[np.ndarray], np.ndarray]) -> MeanWithError:
+def energy_mse_under(comparison: RolloutComparison, energy: Callable[[np.ndarray], np.ndarray]) -> MeanWithError:
     """The energy MSE of an existing comparison, measured with another ``energy`` function.
 
     Re-uses the rollouts (no integration): per trajectory, the mean over time of
@@ -232,9 +263,9 @@ def energy_mse(comparison: RolloutComparison, energy: Callable[[np.ndarray], np.
     energy : callable
         Maps states ``(..., D)`` (NumPy) to energies ``(...)``.
     """
-    e_true, e_pred = np.asarray(energy(comparison.true)), np.asarray(energy(comparison.predicted))
-    if e_true.shape != comparison.true.shape[:2]:
-        raise ValueError(f"energy must map states {comparison.true.shape} to shape {comparison.true.shape[:2]}, got {e_true.shape}")
+    if not isinstance(comparison, RolloutComparison):
+        raise TypeError(f"comparison must be a RolloutComparison, got {type(comparison).__name__}")
+    e_true, e_pred = _energies(energy, comparison.true, comparison.predicted)
     return MeanWithError.of(((e_pred - e_true) ** 2).mean(axis=1))
 
 
@@ -270,13 +301,14 @@ def compare_to_observed(
     RolloutComparison
         With ``true`` the observations (always shape ``(B, T, D)``).
     """
+    check_dynamics_model(model)
     observed = np.asarray(observed.detach().cpu() if isinstance(observed, torch.Tensor) else observed, dtype=np.float64)
     if observed.ndim == 2:
         observed = observed[None]
     if observed.ndim != 3:
         raise ValueError(f"observed must have shape (T, D) or (B, T, D), got {observed.shape}")
     as_state_tensor(observed, None, "observed")  # finite values
-    t_eval = np.asarray(t_eval.detach().cpu() if isinstance(t_eval, torch.Tensor) else t_eval, dtype=np.float64)
+    t_eval = time_grid(t_eval, torch.float64, torch.device("cpu")).numpy()
     if t_eval.shape != observed.shape[1:2]:
         raise ValueError(f"t_eval must have shape ({observed.shape[1]},) to match observed {observed.shape}, got {t_eval.shape}")
     model_dtype = next(model.parameters()).dtype

@@ -14,6 +14,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ._checks import check_float_dtype
 from .labels import BASELINE, GROUND_TRUTH, HNN_LABEL
 
 LABELS = (GROUND_TRUTH, BASELINE, HNN_LABEL)
@@ -50,7 +51,8 @@ def plot_vector_field(
     color: str = "tab:gray",
     dtype: torch.dtype = torch.float32,
 ) -> None:
-    """Quiver plot of a 2-D vector field ``field: (B, 2) -> (B, 2)`` on an ``n x n`` grid."""
+    """Quiver plot of a 2-D vector field ``field: (B, 2) -> (B, 2)`` on an ``n x n`` grid, evaluated in ``dtype`` (float32 or float64)."""
+    dtype = check_float_dtype(dtype)
     q, p = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))
     states = torch.as_tensor(np.stack([q.ravel(), p.ravel()], axis=1), dtype=dtype)
     with torch.no_grad():

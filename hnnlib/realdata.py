@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ._checks import check_device, check_float_dtype
 from ._io import atomic_write, cache_dir, sha256
 from .data import Split, TrajectoryDataset
 
@@ -312,6 +313,7 @@ def load_real_pendulum(
         ``system`` is None; ``energy`` is :func:`pendulum_energy` of the states;
         ``settings`` records the file, its sha256 and the split.
     """
+    dtype, device = check_float_dtype(dtype), check_device(device)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     path = find_real_pendulum_file(data_dir, download=download)

@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ._checks import as_state_tensor
+from ._checks import as_state_tensor, check_finite_number
 
 ArrayLike = Any  # torch.Tensor or numpy.ndarray
 
@@ -201,8 +201,7 @@ class NBody(HamiltonianSystem):
             raise ValueError(f"masses must hold one mass per body ({n_bodies}), got {len(masses)}: {masses}")
         if not all(np.isfinite(m) and m > 0 for m in masses):
             raise ValueError(f"NBody needs finite masses > 0, got {masses}")
-        if not (isinstance(g, (int, float, np.integer, np.floating)) and np.isfinite(g) and g > 0):
-            raise ValueError(f"NBody needs a finite gravitational constant g > 0, got g={g!r}")
+        check_finite_number(g, "the gravitational constant g", minimum=0.0)
         self.n_bodies = n_bodies
         self.masses = masses
         self.g = float(g)
@@ -347,11 +346,15 @@ def get_system(name: str, **params: float) -> HamiltonianSystem:
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a string.
     ValueError
         If ``name`` is not one of :data:`SYSTEMS` (the message lists them).
     """
+    if not isinstance(name, str):
+        raise TypeError(f"the system name must be a str, one of {sorted(SYSTEMS)}, got {name!r}")
     try:
         cls = SYSTEMS[name]
-    except (KeyError, TypeError):
+    except KeyError:
         raise ValueError(f"unknown system {name!r}; expected one of {sorted(SYSTEMS)}") from None
     return cls(**params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -10,14 +11,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import as_state_tensor, check_positive_int
+from ._checks import NonFiniteError, as_state_tensor, check_dynamics_model, check_finite_number, check_positive_int, check_seed
 from .data import TrajectoryDataset
 from .models import l2_loss
 from .progress import progress_bar
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python's, NumPy's and PyTorch's global generators (do it before building a model)."""
+    """Seed Python's, NumPy's and PyTorch's global generators (do it before building a model).
+
+    ``seed`` is an int in ``[0, 2**32 - 1]`` (TypeError or ValueError otherwise).
+    """
+    seed = check_seed(seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -71,6 +76,7 @@ def minibatch_indices(
         Where the index tensors are put.
     """
     n, steps = check_positive_int(n, "n"), check_positive_int(steps, "steps")
+    seed = check_seed(seed)
     if sampler not in ("randperm", "choice"):
         raise ValueError(f"sampler must be 'randperm' or 'choice', got {sampler!r}")
     if batch_size is not None:
@@ -156,7 +162,18 @@ def fit(
     Returns
     -------
     TrainingHistory
+
+    Raises
+    ------
+    TypeError
+        If ``model`` has no ``time_derivative`` method, or a number is of the wrong type.
+    ValueError
+        If the data have the wrong shapes or hold NaN or inf, or a setting is out of range (a
+        learning rate that is not finite and > 0, a weight decay that is not finite and >= 0).
+    NonFiniteError
+        If the loss becomes NaN or inf; the message names the step.
     """
+    check_dynamics_model(model)
     x = as_state_tensor(x, None, "x")
     dx = as_state_tensor(dx, x.shape[-1], "dx")
     if x.ndim != 2 or dx.shape != x.shape:
@@ -230,13 +247,27 @@ def optimize(
         ``steps`` index tensors (or ``None``), e.g. from :func:`minibatch_indices`.
     steps, learning_rate, weight_decay, eval_every, progress, description
         As in :func:`fit`.
+
+    Raises
+    ------
+    NonFiniteError
+        If a batch loss or a recorded loss is NaN or inf: training stops at that step, before the
+        weights are updated with its gradients.
     """
+    if not isinstance(model, nn.Module) or not any(True for _ in model.parameters()):
+        raise TypeError(f"model must be a torch.nn.Module with parameters, got {type(model).__name__}")
+    steps, eval_every = check_positive_int(steps, "steps"), check_positive_int(eval_every, "eval_every")
+    learning_rate = check_finite_number(learning_rate, "learning_rate", minimum=0.0, strict=True)
+    weight_decay = check_finite_number(weight_decay, "weight_decay", minimum=0.0, strict=False)
     fused = next(model.parameters()).device.type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=fused)
     history = TrainingHistory()
 
     def record(step: int) -> None:
         train_loss, test_loss = eval_losses()
+        if not math.isfinite(train_loss) or math.isinf(test_loss):  # a NaN test loss means "no test set"
+            raise NonFiniteError(f"the evaluated loss is not finite at step {step} of {steps} (train {train_loss}, test {test_loss}); "
+                                 "try a smaller learning_rate")
         history.step.append(step)
         history.train_loss.append(train_loss)
         history.test_loss.append(test_loss)
@@ -246,10 +277,13 @@ def optimize(
     bar = progress_bar(batches, total=steps, desc=description, disable=not progress, leave=True)
     for step, idx in enumerate(bar, start=1):
         loss = batch_loss(idx)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise NonFiniteError(f"the training loss became {value} at step {step} of {steps}; try a smaller learning_rate")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        history.batch_loss.append(loss.item())
+        history.batch_loss.append(value)
         if step % eval_every == 0 or step == steps:
             record(step)
             bar.set_postfix(train=f"{history.train_loss[-1]:.2e}", test=f"{history.test_loss[-1]:.2e}", refresh=False)

@@ -2,11 +2,14 @@
 
 import os
 import pickle
+import zipfile
+
+import numpy as np
 
 import pytest
 import torch
 
-from hnnlib.checkpoints import load_checkpoint, save_checkpoint
+from hnnlib.checkpoints import load_checkpoint, save_checkpoint, weights_sha256
 from hnnlib.models import HNN, BaselineNN
 
 F64 = torch.float64
@@ -160,19 +163,23 @@ def edited_checkpoint(tmp_path, **changes):
     [
         ({"model_class": "Transformer"}, "unknown model class 'Transformer'"),
         ({"model_class": KeyError}, "unknown model class None"),
-        ({"format_version": 2}, "format_version 2"),
+        ({"format_version": 1}, "format_version 1"),
         ({"format_version": KeyError}, "format_version None"),
         ({"format": KeyError}, "not an hnnlib checkpoint"),
         ({"config": None}, "configuration"),
         ({"config": {"input_dim": 2, "hidden_dim": 16, "nonlinearity": "tanh"}}, "do not fit"),
         ({"config": {"input_dim": 4, "hidden_dim": 8, "nonlinearity": "tanh"}}, "do not fit"),
-        ({"config": {"input_dim": 2, "hidden_dim": 8, "nonlinearity": "tanh", "depth": 5}}, "do not fit"),
-        ({"config": {"input_dim": 3, "hidden_dim": 8, "nonlinearity": "tanh"}}, "do not fit"),
+        ({"config": {"input_dim": 2, "hidden_dim": 8, "nonlinearity": "tanh", "depth": 5}}, "does not build"),
+        ({"config": {"input_dim": 3, "hidden_dim": 8, "nonlinearity": "tanh"}}, "does not build"),
         ({"model_class": "BaselineNN"}, "do not fit"),
-        ({"state_dict": {}}, "do not fit"),
-        ({"state_dict": KeyError}, "do not fit"),
-        ({"dtype": "not_a_dtype"}, "do not fit"),
-        ({"dtype": "int64"}, "do not fit"),
+        ({"state_dict": {}}, "non-empty dict"),
+        ({"state_dict": KeyError}, "non-empty dict"),
+        ({"weights_sha256": KeyError}, "does not match the recorded None"),
+        ({"dtype": "not_a_dtype"}, "recorded dtype 'not_a_dtype' is not one of"),
+        ({"dtype": "int64"}, "recorded dtype 'int64' is not one of"),
+        ({"dtype": "float16"}, "recorded dtype 'float16'"),
+        ({"dtype": "complex64"}, "recorded dtype 'complex64'"),
+        ({"dtype": "float64"}, "the weights are float32 but the checkpoint says float64"),
     ],
 )
 def test_invalid_checkpoint_contents(tmp_path, changes, match):
@@ -208,3 +215,99 @@ def test_float64_model_reloads_as_float64(tmp_path):
     assert next(loaded.parameters()).dtype == F64
     x = torch.randn(4, 2, dtype=F64)
     assert torch.equal(loaded.time_derivative(x), model.time_derivative(x))
+
+
+def flip_a_weight_byte(path):
+    """Flip one byte inside a stored tensor's record of the zip (the record's name and the file's keys unchanged)."""
+    with zipfile.ZipFile(path) as archive:
+        info = max((i for i in archive.infolist() if "/data/" in i.filename), key=lambda i: i.file_size)
+    raw = bytearray(path.read_bytes())
+    name_len, extra_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28], "little"), int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30], "little")
+    start = info.header_offset + 30 + name_len + extra_len
+    raw[start + info.file_size // 2] ^= 0x10
+    path.write_bytes(bytes(raw))
+
+
+def test_a_flipped_weight_byte_is_detected(tmp_path):
+    """torch.load does not check the zip's CRC; the recorded sha256 of the weights does."""
+    path = tmp_path / "m.pt"
+    save_checkpoint(HNN(2, 8), path)
+    flip_a_weight_byte(path)
+    assert torch.load(path, weights_only=True)["model_class"] == "HNN"  # the file still reads
+    with pytest.raises(ValueError, match="sha256 .* does not match the recorded .*corrupt or was altered"):
+        load_checkpoint(path)
+
+
+def resaved_with(path, edit):
+    """Edit a checkpoint's weights and record their new sha256, as a careless writer would."""
+    ckpt = torch.load(path, weights_only=True)
+    edit(ckpt["state_dict"])
+    ckpt["weights_sha256"] = weights_sha256(ckpt["state_dict"])
+    torch.save(ckpt, path)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(tmp_path, value):
+    path = tmp_path / "m.pt"
+    save_checkpoint(HNN(2, 8), path)
+    resaved_with(path, lambda state: state["mlp.net.2.weight"].__setitem__((0, 0), value))
+    with pytest.raises(ValueError, match="'mlp.net.2.weight' holds NaN or inf"):
+        load_checkpoint(path)
+
+
+def test_weights_of_another_dtype_than_the_label_are_refused(tmp_path):
+    """float64 weights labelled float32 would be downcast; they are refused instead. So are integer weights."""
+    path = tmp_path / "m.pt"
+    save_checkpoint(HNN(2, 8), path)
+    resaved_with(path, lambda state: state.update({k: v.double() for k, v in state.items()}))
+    with pytest.raises(ValueError, match="the weights are float64 but the checkpoint says float32"):
+        load_checkpoint(path)
+    resaved_with(path, lambda state: state.update({k: v.to(torch.int64) for k, v in state.items()}))
+    with pytest.raises(ValueError, match=r"must all be float32 or all float64, got \['int64'\]"):
+        load_checkpoint(path)
+
+
+def test_a_huge_config_is_refused_before_anything_is_built(tmp_path, monkeypatch):
+    """hidden_dim=100000 against 8-wide weights: refused from the shapes, with no full-size model built."""
+    path = edited_checkpoint(tmp_path, config={"input_dim": 2, "hidden_dim": 100_000, "nonlinearity": "tanh"})
+    real_init = torch.nn.init.orthogonal_
+
+    def only_on_meta(tensor, *args, **kwargs):
+        assert tensor.device.type == "meta", "a model was built at full size before its shapes were checked"
+        return real_init(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.init, "orthogonal_", only_on_meta)
+    with pytest.raises(ValueError, match="do not fit a HNN with config .*100000"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize(
+    "metadata, where",
+    [({"loss": np.float64(0.5)}, r"metadata\['loss'\] is a numpy.float64"),
+     ({"history": {"steps": [1, np.int64(2)]}}, r"metadata\['history'\]\['steps'\]\[1\] is a numpy.int64"),
+     ({"array": np.zeros(2)}, "numpy.ndarray"),
+     ({"tensor": torch.zeros(2)}, "torch.Tensor"),
+     ({1: "int key"}, "keys must be str")],
+)
+def test_save_refuses_metadata_that_would_not_load(tmp_path, metadata, where):
+    """What load_checkpoint (weights_only=True) would refuse is refused at save time, naming the key; nothing is written."""
+    path = tmp_path / "m.pt"
+    with pytest.raises(TypeError, match=where):
+        save_checkpoint(HNN(2, 8), path, metadata)
+    assert not path.exists()
+
+
+def test_save_refuses_non_finite_or_half_precision_weights(tmp_path):
+    model = HNN(2, 8)
+    with torch.no_grad():
+        model.mlp.net[0].weight[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or inf"):
+        save_checkpoint(model, tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="must all be float32 or all float64"):
+        save_checkpoint(HNN(2, 8).half(), tmp_path / "m.pt")
+
+
+def test_load_checkpoint_names_a_bad_device(tmp_path):
+    save_checkpoint(HNN(2, 8), tmp_path / "m.pt")
+    with pytest.raises(ValueError, match="device 'gpu' is not a device name"):
+        load_checkpoint(tmp_path / "m.pt", device="gpu")

@@ -180,6 +180,20 @@ def test_test_fraction_and_t_span():
         (dict(n_trajectories=0), ValueError, "n_trajectories"),
         (dict(n_times=2.5), TypeError, "n_times"),
         (dict(system=42), TypeError, "system"),
+        (dict(n_times=1), ValueError, "n_times must be >= 2"),
+        (dict(t_span=(1.0, 1.0)), ValueError, "t0 < t1"),
+        (dict(noise_std=float("inf")), ValueError, "noise_std must be a finite number >= 0"),
+        (dict(noise_std="0.1"), TypeError, "noise_std must be a real number"),
+        (dict(test_fraction="half"), TypeError, "test_fraction must be a real number"),
+        (dict(dtype=torch.int64), ValueError, "dtype must be torch.float32 or torch.float64, got torch.int64"),
+        (dict(dtype=torch.float16), ValueError, "dtype must be torch.float32 or torch.float64, got torch.float16"),
+        (dict(dtype=torch.bfloat16), ValueError, "half precision"),
+        (dict(dtype=torch.complex64), ValueError, "complex"),
+        (dict(dtype="float32"), TypeError, "dtype must be a torch.dtype"),
+        (dict(device="gpu0"), ValueError, "device 'gpu0' is not a device name"),
+        (dict(device=0), TypeError, "device must be a str or torch.device"),
+        (dict(seed=-1), ValueError, "seed must lie in"),
+        (dict(seed=1.5), TypeError, "seed must be an int"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
@@ -301,6 +315,9 @@ def test_nbody_dataset_is_seeded_and_general():
         (lambda: make_nbody_dataset("two_body", n_trajectories=0), ValueError, "n_trajectories"),
         (lambda: make_nbody_dataset("two_body", noise_std=-1.0), ValueError, "noise_std"),
         (lambda: make_nbody_dataset("two_body", t_span=(1.0, 1.0)), ValueError, "t_span"),
+        (lambda: make_nbody_dataset("two_body", n_times=1), ValueError, "n_times must be >= 2"),
+        (lambda: make_nbody_dataset("two_body", dtype=torch.int64), ValueError, "torch.float32 or torch.float64"),
+        (lambda: make_nbody_dataset("two_body", seed=-1), ValueError, "seed must lie in"),
         (lambda: sample_two_body_states(3, rng(), system=ThreeBody()), ValueError, "two-body"),
         (lambda: sample_two_body_states(3, rng(), position_range=(0.0, 1.0)), ValueError, "position_range"),
         (lambda: sample_ring_states(3, rng(), system=NBody(3, (1, 2, 1))), ValueError, "equal masses"),
@@ -333,3 +350,19 @@ def test_samplers_replay_legacy_seeding_draw_order():
     np.testing.assert_allclose(y[:2], direction / np.linalg.norm(direction) * r, rtol=1e-13)
     clean = sample_ring_states(1, np.random.RandomState(3), system=system, orbit_noise=0.0)[0]
     np.testing.assert_allclose(y[6:] / clean[6:], factors, rtol=1e-12)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_an_absent_cuda_device_is_named():
+    with pytest.raises(ValueError, match=r"device 'cuda' is not available: torch.cuda.is_available\(\) is False"):
+        make_trajectory_dataset("mass_spring", n_trajectories=4, n_times=5, device="cuda")
+
+
+def test_dataset_to_checks_dtype_and_device():
+    """TrajectoryDataset.to refuses an integer dtype (it would truncate every state) and unknown devices."""
+    data = make_trajectory_dataset("mass_spring", n_trajectories=4, n_times=5)
+    with pytest.raises(ValueError, match="float32 or torch.float64, got torch.int64"):
+        data.to(dtype=torch.int64)
+    with pytest.raises(ValueError, match="not a device name"):
+        data.to(device="gpu0")
+    assert data.to(dtype=F64).train.x.dtype == F64

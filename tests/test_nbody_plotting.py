@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from hnnlib.data import sample_ring_states
-from hnnlib.integrators import solve_ivp_batched
+from hnnlib.rk45_batched import solve_ivp_batched
 from hnnlib.plotting import BASELINE, COLORS, GROUND_TRUTH, HNN_LABEL, energy_grid, nbody_figure, plot_orbits
 from hnnlib.systems import ThreeBody
 

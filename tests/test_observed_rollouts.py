@@ -7,7 +7,7 @@ import torch
 from matplotlib.figure import Figure
 
 from hnnlib import plotting
-from hnnlib.metrics import compare_rollouts, compare_to_observed, energy_mse
+from hnnlib.metrics import compare_rollouts, compare_to_observed, energy_mse_under
 from hnnlib.systems import MassSpring, Pendulum
 
 
@@ -33,14 +33,14 @@ def test_energy_mse_recomputes_from_the_rollouts():
     x0 = np.array([[0.5, 0.0], [0.0, 0.8], [-0.3, 0.3]])
     t = np.linspace(0, 3, 40)
     c = compare_rollouts(system, SystemModel(system, speed=1.1), x0, t)
-    same = energy_mse(c, system.hamiltonian)
+    same = energy_mse_under(c, system.hamiltonian)
     assert same.mean == pytest.approx(c.energy_mse.mean, rel=1e-12) and same.n == 3
-    other = energy_mse(c, q2p2)
+    other = energy_mse_under(c, q2p2)
     expected = ((q2p2(c.predicted) - q2p2(c.true)) ** 2).mean(axis=1)
     assert other.mean == pytest.approx(expected.mean(), rel=1e-12)
     assert other.mean != pytest.approx(same.mean)
     with pytest.raises(ValueError, match="energy must map"):
-        energy_mse(c, lambda x: x)
+        energy_mse_under(c, lambda x: x)
 
 
 def test_compare_to_observed_exact_model_matches_data():

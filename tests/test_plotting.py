@@ -111,3 +111,11 @@ def test_figure2_row_refuses_mismatched_comparisons():
         plotting.figure2_row(comparison(1, b=3), comparison(2, b=4), np.zeros(20))
     with pytest.raises(ValueError, match="share"):
         plotting.figure2_row(comparison(1, n_t=20), comparison(2, n_t=21), np.zeros(20))
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float16])
+def test_plot_vector_field_refuses_non_float_dtypes(dtype):
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="torch.float32 or torch.float64"):
+        plotting.plot_vector_field(ax, MassSpring().time_derivative, dtype=dtype)
+    plt.close(fig)

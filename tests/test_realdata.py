@@ -259,6 +259,8 @@ def test_load_preprocesses_like_the_reference(tmp_path, monkeypatch):
     assert ref.settings["split"] == "reference" and ref.settings["n_test"] == 110
     with pytest.raises(ValueError, match="unknown split"):
         realdata.load_real_pendulum(tmp_path / "d", split="random")
+    with pytest.raises(ValueError, match="torch.float32 or torch.float64, got torch.int64"):
+        realdata.load_real_pendulum(tmp_path / "d", dtype=torch.int64)
 
 
 def test_pendulum_energy_numpy_and_torch():

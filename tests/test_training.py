@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hnnlib.data import make_trajectory_dataset
+from hnnlib import NonFiniteError
 from hnnlib.models import HNN, BaselineNN, l2_loss
 from hnnlib.training import TrainingHistory, evaluate_loss, fit, set_seed, train
 
@@ -138,6 +139,16 @@ def test_set_seed_seeds_all_generators():
         (dict(batch_size=81), ValueError, "batch_size=81 exceeds the 80"),
         (dict(batch_size=True), TypeError, "batch_size"),
         (dict(x=torch.zeros(80, 2, dtype=torch.float64), dx=torch.zeros(80, 2, dtype=torch.float64)), TypeError, "dtype"),
+        (dict(learning_rate=float("inf")), ValueError, "learning_rate must be a finite number > 0, got inf"),
+        (dict(learning_rate=float("nan")), ValueError, "learning_rate must be a finite number > 0, got nan"),
+        (dict(learning_rate=0), ValueError, "learning_rate must be a finite number > 0, got 0"),
+        (dict(learning_rate=-1e-3), ValueError, "learning_rate must be a finite number > 0"),
+        (dict(learning_rate="1e-3"), TypeError, "learning_rate must be a real number, got '1e-3'"),
+        (dict(weight_decay=-1e-4), ValueError, "weight_decay must be a finite number >= 0"),
+        (dict(weight_decay=float("inf")), ValueError, "weight_decay must be a finite number >= 0"),
+        (dict(weight_decay=None), TypeError, "weight_decay must be a real number"),
+        (dict(seed=-1), ValueError, "seed must lie in"),
+        (dict(seed=1.5), TypeError, "seed must be an int"),
     ],
 )
 def test_fit_bad_inputs(data, change, error, match):
@@ -158,3 +169,34 @@ def test_train_needs_a_dataset():
     """train() refuses anything but a TrajectoryDataset."""
     with pytest.raises(TypeError, match="TrajectoryDataset"):
         train(new_model(), (torch.zeros(4, 2), torch.zeros(4, 2)))
+
+
+@pytest.mark.parametrize("model", [torch.nn.Linear(2, 2), "HNN", None, lambda x: x], ids=["module", "str", "none", "function"])
+def test_fit_needs_a_dynamics_model(data, model):
+    """Anything but an nn.Module with time_derivative is a TypeError that says what is expected."""
+    with pytest.raises(TypeError, match=r"model must be a torch.nn.Module with a time_derivative\(x\) method"):
+        fit(model, data.train.inputs, data.train.targets, steps=1, progress=False)
+
+
+def test_a_diverging_loss_stops_training_and_names_the_step(data):
+    """A ReLU baseline with learning rate 1e6 overflows after its first step: NonFiniteError naming the step."""
+    set_seed(0)
+    model = BaselineNN(2, 16, "relu")
+    with pytest.raises(NonFiniteError, match=r"the training loss became (nan|inf) at step [2-9][0-9]* of 50"):
+        fit(model, data.train.inputs, data.train.targets, steps=50, learning_rate=1e6, progress=False)
+    assert all(torch.isfinite(p).all() for p in model.parameters()), "no step is taken with a non-finite loss"
+
+
+def test_a_non_finite_loss_from_the_start_is_reported_at_step_0(data):
+    """A model whose output is NaN: the evaluation before training says so, naming step 0."""
+    model = new_model()
+    with torch.no_grad():
+        model.mlp.net[0].bias.fill_(float("nan"))
+    with pytest.raises(NonFiniteError, match="at step 0 of 3"):
+        fit(model, data.train.inputs, data.train.targets, steps=3, progress=False)
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (2**32, ValueError), (1.0, TypeError), ("1", TypeError), (True, TypeError)])
+def test_set_seed_refuses_bad_seeds(seed, error):
+    with pytest.raises(error, match="seed"):
+        set_seed(seed)

@@ -65,7 +65,7 @@ def test_choice_sampler_draws_without_replacement():
     x = torch.randn(50, 2)
     dx = torch.randn(50, 2)
     model = new_model()
-    history = fit(model, x, dx, steps=1, batch_size=50, sampler="choice", progress=False, learning_rate=0.0)
+    history = fit(model, x, dx, steps=1, batch_size=50, sampler="choice", progress=False)
     assert history.batch_loss[0] == pytest.approx(history.train_loss[0], rel=1e-6)
 
 

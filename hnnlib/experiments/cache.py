@@ -127,7 +127,9 @@ class ModelCache:
         Two processes that need the same model (two notebooks run in parallel by pytest-xdist, say)
         then train it once: the second waits, and finds the first one's entry. The lock is an
         ``fcntl.flock`` on ``<entry>.lock``, released by the operating system if its holder dies.
-        Where locking is unavailable (no ``fcntl``, or an unwritable folder), nothing is locked.
+        The holder deletes the lock file when it is done; a waiter that then wakes up holding the
+        deleted file sees that the path no longer names it and locks afresh. Where locking is
+        unavailable (no ``fcntl``, or an unwritable folder), nothing is locked.
         """
         try:
             import fcntl
@@ -135,18 +137,31 @@ class ModelCache:
             yield
             return
         path = self.path(config, kind)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path.with_name(path.name + ".lock"), "a")
-        except OSError:
-            yield
-            return
-        with handle:
+        lock_path = path.with_name(path.name + ".lock")
+        while True:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = open(lock_path, "a")
+            except OSError:
+                yield
+                return
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                same = os.stat(lock_path).st_ino == os.fstat(handle.fileno()).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            handle.close()  # the holder before us deleted this file: lock the new one
+        try:
+            yield
+        finally:
+            try:
+                lock_path.unlink()
+            except OSError:
+                pass
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
     def prune(self) -> list[Path]:
         """Delete the entries of other hnnlib versions or sources (they can never be loaded again).

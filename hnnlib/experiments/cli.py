@@ -22,11 +22,16 @@ def _parse_override(text: str) -> tuple[str, Any]:
     name, sep, raw = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    if raw.strip().lower() in _NON_FINITE:
+        return name.strip(), float(raw)  # a float, which the field's check then accepts or refuses by name
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         value = raw  # a bare word: a string
     return name.strip(), value
+
+
+_NON_FINITE = {"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity", "nan", "+nan", "-nan"}
 
 
 def _seed_arg(text: str) -> int:
@@ -75,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, metavar="N",
                         help="override the training steps of every task (smoke tests; the results are then not the paper's)")
     parser.add_argument("--set", dest="overrides", action="append", type=_parse_override, default=[], metavar="FIELD=VALUE",
-                        help="override a config field of every task, e.g. --set metric_states=3 (repeatable; values are Python literals)")
+                        help="override a config field of every task, e.g. --set metric_states=3 (repeatable; values are Python literals, "
+                             "or inf/nan; each is checked against the field's type and range before anything runs)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars and no cache messages")
     return parser
 
@@ -110,6 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.threads < 1:
             parser.error(f"--threads must be a positive int, got {args.threads}")
         overrides["threads"] = args.threads
+    configs = []
+    for task in tasks:  # every task's settings are checked before the first one runs
+        try:
+            configs.append(make_config(task, **overrides))
+        except (TypeError, ValueError) as err:
+            parser.error(f"--set for task {task!r}: {err}")
     cache: bool | str = False if args.no_cache else (args.cache_dir or True)
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -120,11 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     summaries = []
     start = time.perf_counter()
-    for task in tasks:
-        try:
-            config = make_config(task, **overrides)
-        except (TypeError, ValueError) as err:
-            parser.error(str(err))
+    for config in configs:
         summary = run_many(config, args.seeds, cache=cache, progress=not args.quiet)
         summaries.append(summary)
         print(format_summary(summary), end="\n\n", flush=True)

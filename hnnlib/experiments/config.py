@@ -18,7 +18,6 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import realdata
-from .._checks import check_seed
 from .._io import json_sha256
 from ..data import make_nbody_dataset, make_trajectory_dataset
 from ..labels import ENERGY_LABELS
@@ -27,6 +26,7 @@ from ..models import HNN
 from ..pixel.dataset import make_pixel_pendulum_dataset
 from ..pixel.models import PixelDynamicsModel, fit_pixel_model
 from ..training import fit
+from .fields import check_fields
 
 __all__ = [
     "ExperimentConfig", "NBodyConfig", "OscillatorConfig", "PixelConfig", "RealPendulumConfig", "VectorFieldConfig",
@@ -74,6 +74,8 @@ class ExperimentConfig:
 
     Every field enters the cache key (:func:`config_hash`). Subclasses add the data, model and
     metric settings of their kind of task. Lists given for tuple fields are stored as tuples.
+    Every field is checked on creation (:func:`hnnlib.experiments.fields.check_fields`): a wrong
+    type is a TypeError, a value out of range a ValueError, both naming the field.
 
     Attributes
     ----------
@@ -97,11 +99,7 @@ class ExperimentConfig:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             object.__setattr__(self, f.name, _freeze(getattr(self, f.name)))
-        check_seed(self.seed)
-        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
-            raise ValueError(f"threads must be a positive int, got {self.threads!r}")
-        if not self.energies or any(e not in ENERGY_LABELS for e in self.energies):
-            raise ValueError(f"energies must be a non-empty tuple of names from {sorted(ENERGY_LABELS)}, got {self.energies!r}")
+        check_fields(self)
 
     def protocol(self) -> str:
         """One line describing how the energy metric is measured."""
@@ -293,6 +291,11 @@ class PixelConfig(ExperimentConfig):
     metric_steps: int = 100
     energies: tuple[str, ...] = ("pixels",)
     data_cache: bool = True
+
+    def data_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`hnnlib.pixel.make_pixel_pendulum_dataset` (without ``progress`` and ``cache_dir``)."""
+        return dict(n_trajectories=self.n_trajectories, n_frames=self.n_frames, max_angle=self.max_angle,
+                    test_fraction=self.test_fraction, side=self.side, seed=self.seed)
 
     def protocol(self) -> str:
         return (f"latent RK4 rollouts of {self.metric_steps} frames from the first input of each test trajectory, decoded; "

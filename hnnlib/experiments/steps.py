@@ -17,7 +17,7 @@ from .. import realdata
 from ..data import TrajectoryDataset, make_nbody_dataset, make_trajectory_dataset, sample_nbody_states
 from ..labels import ENERGY_LABELS
 from ..metrics import (
-    MeanWithError, RolloutComparison, compare_rollouts, compare_to_observed, derivative_loss, energy_mse, q2_plus_p2,
+    MeanWithError, RolloutComparison, compare_rollouts, compare_to_observed, derivative_loss, energy_mse_under, q2_plus_p2,
     sample_metric_states,
 )
 from ..models import HNN, BaselineNN
@@ -87,7 +87,7 @@ def _energies(config: ExperimentConfig, comparisons: Mapping[str, RolloutCompari
             out[name] = {kind: c.energy_mse for kind, c in comparisons.items()}
         else:
             fn = energy_function(name, config, system)
-            out[name] = {kind: energy_mse(c, fn) for kind, c in comparisons.items()}
+            out[name] = {kind: energy_mse_under(c, fn) for kind, c in comparisons.items()}
     return out
 
 
@@ -160,11 +160,7 @@ def derivative_losses(model: nn.Module, data: TrajectoryDataset) -> dict[str, Me
 
 def make_pixel_data(config: PixelConfig) -> Any:
     """Task 5 data, as chapter 7 makes it (cached on disk when ``config.data_cache``)."""
-    return make_pixel_pendulum_dataset(
-        n_trajectories=config.n_trajectories, n_frames=config.n_frames, max_angle=config.max_angle,
-        test_fraction=config.test_fraction, side=config.side, seed=config.seed, progress=False,
-        cache_dir=True if config.data_cache else None,
-    )
+    return make_pixel_pendulum_dataset(**config.data_options(), progress=False, cache_dir=True if config.data_cache else None)
 
 
 def build_pixel_model(config: PixelConfig, kind: str, data: Any) -> nn.Module:

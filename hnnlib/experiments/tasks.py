@@ -131,10 +131,14 @@ def get_task(name: str) -> Task:
 
     Raises
     ------
+    TypeError
+        If ``name`` is not a string.
     ValueError
         If there is none; the message lists the valid names.
     """
-    if not isinstance(name, str) or name not in TASKS:
+    if not isinstance(name, str):
+        raise TypeError(f"a task name must be a str, one of {', '.join(TASKS)}; got {name!r}")
+    if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; valid tasks: {', '.join(TASKS)}")
     return TASKS[name]
 

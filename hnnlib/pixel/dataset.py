@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._checks import check_positive_int, check_seed
+from .._checks import check_device, check_float_dtype, check_positive_int, check_seed
 from .._io import atomic_write, cache_folder
 from .estimate import _check_real, estimate_states_from_pixels, frame_pair_states
 from .gym import DT, gym_pendulum_energy, gym_pendulum_states
@@ -89,7 +89,8 @@ class PixelSplit:
         return self.x.shape[0]
 
     def to_torch(self, device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(x, x_next)`` as tensors of ``dtype`` on ``device``, ready for :func:`~hnnlib.pixel.models.fit_pixel_model`."""
+        """``(x, x_next)`` as tensors of ``dtype`` (float32 or float64) on ``device``, ready for :func:`~hnnlib.pixel.models.fit_pixel_model`."""
+        dtype, device = check_float_dtype(dtype), None if device is None else check_device(device)
         return (torch.as_tensor(self.x, dtype=dtype, device=device), torch.as_tensor(self.x_next, dtype=dtype, device=device))
 
 

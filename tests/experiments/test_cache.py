@@ -3,6 +3,8 @@
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from hnnlib.checkpoints import save_checkpoint
 from hnnlib.experiments import CacheWarning, ModelCache, OscillatorConfig, cache, model_key, run_experiment, steps
 from hnnlib.models import HNN, BaselineNN
 
+from ..test_checkpoints import flip_a_weight_byte, resaved_with
 from .tiny import TINY, no_fit, tiny
 
 
@@ -101,7 +104,18 @@ def corrupt_history(path, config, kind):
     torch.save(ckpt, path)
 
 
-@pytest.mark.parametrize("corrupt", [corrupt_with_garbage, corrupt_with_wrong_key, corrupt_with_wrong_shapes, corrupt_history])
+def corrupt_a_weight_byte(path, config, kind):
+    """One flipped byte inside a weight record; the key and everything else unchanged."""
+    flip_a_weight_byte(path)
+
+
+def corrupt_with_nan_weights(path, config, kind):
+    """NaN weights with a matching hash (an entry written by a careless tool): never trusted."""
+    resaved_with(path, lambda state: state[next(iter(state))].fill_(float("nan")))
+
+
+@pytest.mark.parametrize("corrupt", [corrupt_with_garbage, corrupt_with_wrong_key, corrupt_with_wrong_shapes, corrupt_history,
+                                     corrupt_a_weight_byte, corrupt_with_nan_weights])
 def test_bad_cache_entry_is_retrained_with_a_warning(tmp_path, corrupt):
     config = tiny()
     first = run_experiment(config, cache=tmp_path, progress=False)
@@ -148,16 +162,41 @@ def test_unwritable_cache_warns_but_runs(tmp_path):
 
 def test_parallel_runs_of_one_experiment_train_it_once(tmp_path):
     # Two processes ask for the same uncached model at once: the cache lock makes one train and
-    # store it while the other waits, then loads it.
+    # store it while the other waits, then loads it. Whatever the interleaving (a loaded machine may
+    # finish the first before the second starts), each model is trained exactly once; no wall-clock
+    # limit is set, so a slow machine only makes the test slower.
     script = (
         "import sys, json; from hnnlib import experiments\n"
         f"r = experiments.run_experiment('mass_spring', cache=sys.argv[1], progress=False, **{TINY[OscillatorConfig]!r})\n"
         "print(json.dumps(r.from_cache))\n"
     )
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    outputs = [json.loads(p.communicate()[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     trained = sum(not out[kind] for out in outputs for kind in ("baseline", "hnn"))
     assert trained == 2, f"each model should be trained exactly once over both processes, got {outputs}"
-    assert list(tmp_path.rglob("*.lock"))
+    assert not list(tmp_path.rglob("*.lock")), "the lock files are removed after use"
     assert experiments.ModelCache(tmp_path).prune() == []  # current generation: nothing to prune
+
+
+def test_cache_lock_excludes_and_removes_its_file(tmp_path):
+    """Eight threads take one entry's lock (each its own open file, as processes do): never two inside at once,
+    even though each holder deletes the lock file on leaving; afterwards no lock file is left."""
+    store, config = ModelCache(tmp_path), tiny()
+    inside, overlaps, entries = [], [], []
+
+    def worker():
+        with store.lock(config, "hnn"):
+            inside.append(1)
+            overlaps.append(len(inside))
+            time.sleep(0.01)
+            entries.append(1)
+            inside.pop()
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(entries) == 8 and max(overlaps) == 1
+    assert not list(tmp_path.rglob("*.lock"))

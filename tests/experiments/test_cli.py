@@ -51,6 +51,19 @@ def test_cli_all_expands_to_every_task():
     (["mass_spring", "--set", "steps"], "FIELD=VALUE"),
     (["mass_spring", "--steps", "0"], "positive"),
     (["mass_spring", "--set", "seed=5"], "give seeds with --seeds"),
+    (["mass_spring", "--set", "steps=-1"], "steps must be a positive int, got -1"),
+    (["mass_spring", "--set", "steps=2.5"], "steps must be a positive int, got 2.5"),
+    (["mass_spring", "--set", "hidden_dim=0"], "hidden_dim must be a positive int, got 0"),
+    (["mass_spring", "--set", "learning_rate=-1"], "learning_rate must be a finite number > 0, got -1"),
+    (["mass_spring", "--set", "learning_rate=inf"], "learning_rate must be a finite number > 0, got inf"),
+    (["mass_spring", "--set", "noise_std=inf"], "noise_std must be a finite number >= 0, got inf"),
+    (["mass_spring", "--set", "noise_std=nan"], "noise_std must be a finite number >= 0, got nan"),
+    (["mass_spring", "--set", "noise_std=big"], "noise_std must be a real number, got 'big'"),
+    (["mass_spring", "--set", "nonlinearity=sigmoid"], "nonlinearity must be one of ['relu', 'softplus', 'tanh'], got 'sigmoid'"),
+    (["mass_spring", "--set", "test_fraction=1.5"], "test_fraction must be < 1"),
+    (["mass_spring", "--set", "t_span=(2, 1)"], "t_span must satisfy low <= high"),
+    (["mass_spring", "--set", "metric_batched=1"], "metric_batched must be True or False"),
+    (["pendulum", "mass_spring", "--set", "system=spring"], "--set for task 'pendulum': system must be one of"),
 ])
 def test_cli_rejects_bad_arguments(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -63,3 +76,24 @@ def test_cli_module_help():
     """``python -m hnnlib.experiments --help`` works and lists the tasks."""
     out = subprocess.run([sys.executable, "-m", "hnnlib.experiments", "--help"], capture_output=True, text=True, check=True).stdout
     assert "--seeds" in out and "three_body" in out and "'all'" in out
+
+
+def test_cli_checks_every_task_before_running_any(monkeypatch, capsys):
+    """A value that is wrong for the second task stops the command before the first task trains."""
+    ran = []
+    monkeypatch.setattr(cli, "run_many", lambda config, *a, **k: ran.append(config.task))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["two_body", "mass_spring", "--set", "n_trajectories=None", "--no-cache", "--quiet"])  # None: N-body default
+    assert exit_info.value.code == 2 and ran == []
+    assert "--set for task 'mass_spring': n_trajectories must be a positive int, got None" in capsys.readouterr().err
+
+
+def test_every_config_field_has_a_rule():
+    """A new field cannot skip validation: each field of each config class is in fields.RULES."""
+    import dataclasses
+
+    from hnnlib.experiments import config as config_module, fields
+
+    classes = [config_module.OscillatorConfig, config_module.RealPendulumConfig, config_module.NBodyConfig, config_module.PixelConfig]
+    missing = sorted({f.name for cls in classes for f in dataclasses.fields(cls)} - set(fields.RULES))
+    assert missing == []

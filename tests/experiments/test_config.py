@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from hnnlib import data, training
+from hnnlib.labels import ENERGY_LABELS
 from hnnlib.experiments import TASKS, OscillatorConfig, config_hash, make_config
 from hnnlib.experiments.config import default_of
 
@@ -28,20 +29,30 @@ def test_config_hash_is_stable_across_processes():
     assert config_hash(tiny()) == config_hash(tiny())
 
 
-def perturbed(value):
-    """A different value of the same kind."""
+CHOICES = {"nonlinearity": ("tanh", "relu"), "bias_init": ("torch", "zeros"), "sampler": ("randperm", "choice"),
+           "system": ("mass_spring", "pendulum"), "split": ("paper", "reference")}
+
+
+def perturbed(name, value):
+    """A different value of the same kind, valid for the field."""
+    if name in CHOICES:
+        return next(option for option in CHOICES[name] if option != value)
     if isinstance(value, bool):
         return not value
     if isinstance(value, int):
         return value + 1
     if isinstance(value, float):
-        return value * 2 + 1
+        return value / 2 if name == "test_fraction" else value * 2 + 1
     if value is None:
-        return 7
+        return (0.5, 1.5) if name in ("t_span", "radius") else 7
     if isinstance(value, str):
         return value + "x"
+    if name == "energies":
+        return value + tuple(e for e in ENERGY_LABELS if e not in value)[:1]
+    if name == "system_params":
+        return value + (("k", 1.0),)
     if isinstance(value, tuple):
-        return value + (value[-1],) if value else (("k", 1.0),)
+        return (value[0], value[1] + 1)
     raise TypeError(value)
 
 
@@ -50,7 +61,7 @@ def test_config_hash_changes_with_every_field(task):
     config = TASKS[task].config
     base = config_hash(config)
     for f in dataclasses.fields(config):
-        changed = dataclasses.replace(config, **{f.name: perturbed(getattr(config, f.name))})
+        changed = dataclasses.replace(config, **{f.name: perturbed(f.name, getattr(config, f.name))})
         assert config_hash(changed) != base, f"{task}: the hash ignores field {f.name}"
 
 
@@ -81,3 +92,17 @@ def test_default_of_refuses_a_missing_parameter():
         default_of(training.fit, "no_such")
     with pytest.raises(ValueError, match="with a default"):
         default_of(training.fit, "model")
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(steps=0), ValueError, "steps must be a positive int"),
+    (dict(learning_rate="fast"), TypeError, "learning_rate must be a real number"),
+    (dict(weight_decay=float("nan")), ValueError, "weight_decay must be a finite number >= 0"),
+    (dict(metric_t_span=(1.0, 1.0)), ValueError, "metric_t_span must be \\(low, high\\) with low < high"),
+    (dict(sampler="shuffle"), ValueError, "sampler must be one of"),
+    (dict(energies=()), ValueError, "energies must be a non-empty tuple"),
+])
+def test_configs_check_their_fields_on_creation(change, error, match):
+    """A wrong setting is refused when the config is made, naming the field, before any run."""
+    with pytest.raises(error, match=match):
+        make_config("mass_spring", **change)

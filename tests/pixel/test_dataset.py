@@ -35,6 +35,9 @@ def test_dataset_shapes_dtypes_ranges(data):
     assert x.dtype == torch.float32 and x.shape == data.train.x.shape
     np.testing.assert_array_equal(x_next.numpy(), data.train.x_next)
     assert data.train.to_torch(dtype=torch.float64)[0].dtype == torch.float64
+    for dtype in (torch.float16, torch.uint8, torch.int64):  # an integer dtype would truncate every pixel to 0
+        with pytest.raises(ValueError, match="torch.float32 or torch.float64"):
+            data.train.to_torch(dtype=dtype)
 
 
 def test_dataset_pairs_are_consecutive_frames(data):

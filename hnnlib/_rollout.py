@@ -1,0 +1,88 @@
+"""What every integrator shares: the time grid, the batch axis, and calling the vector field with checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from ._checks import NonFiniteError, as_state_tensor, check_float_dtype
+from ._typing import VectorField
+
+
+def time_grid(t: Any, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Return ``t`` as a strictly increasing 1-D tensor of real, finite times."""
+    if isinstance(t, torch.Tensor):
+        if t.is_complex() or t.dtype == torch.bool:
+            raise TypeError(f"t must hold real numbers, got dtype {t.dtype}")
+    else:
+        t = np.asarray(t)
+        if t.dtype.kind not in "iuf":
+            raise TypeError(f"t must hold real numbers, got numpy dtype {t.dtype}")
+        t = torch.as_tensor(t.astype(np.float64))
+    if t.ndim != 1 or t.numel() < 1:
+        raise ValueError(f"t must be a 1-D grid of times, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError("t contains NaN or inf values")
+    if t.numel() > 1 and not (torch.diff(t) > 0).all():
+        raise ValueError("t must be strictly increasing")
+    return t.to(dtype=dtype, device=device)
+
+
+def with_batch_axis(x0: Any, name: str = "x0") -> tuple[torch.Tensor, bool]:
+    """Return ``x0`` with a batch axis, shape ``(B, D)``, and whether one was added."""
+    x0 = as_state_tensor(x0, None, name)
+    if x0.ndim not in (1, 2):
+        raise ValueError(f"{name} must have shape (D,) or (B, D), got {tuple(x0.shape)}")
+    return (x0[None], True) if x0.ndim == 1 else (x0, False)
+
+
+def field_dtype(f: VectorField, dtype: torch.dtype | None) -> torch.dtype:
+    """The dtype to evaluate ``f`` in: ``dtype``, else that of the first parameter of ``f``'s owner, else float64."""
+    if dtype is not None:
+        return check_float_dtype(dtype, "dtype")
+    owner = getattr(f, "__self__", None)
+    params = list(owner.parameters()) if isinstance(owner, torch.nn.Module) else []
+    return params[0].dtype if params else torch.float64
+
+
+def field_name(f: VectorField) -> str:
+    """A readable name for a vector field, e.g. ``'HNN.time_derivative'`` or ``'<lambda>'``."""
+    return getattr(f, "__qualname__", None) or type(f).__name__
+
+
+def call_field(f: VectorField, x: torch.Tensor, t: Any, rows: np.ndarray | None = None) -> torch.Tensor:
+    """Evaluate ``dx = f(x)`` at time(s) ``t``, checking its shape and that it is finite.
+
+    Parameters
+    ----------
+    f : callable
+        Vector field, tensor ``(B, D)`` -> tensor ``(B, D)``.
+    x : torch.Tensor, shape (B, D)
+    t : float, or array of shape (B,)
+        The time of each state, for the error message only (the fields here are autonomous).
+    rows : numpy.ndarray of int, shape (B,), optional
+        The trajectory each state belongs to, for the error message (default: ``0..B-1``).
+
+    Raises
+    ------
+    ValueError
+        If ``f`` does not return a tensor of ``x``'s shape.
+    NonFiniteError
+        If ``f`` returns NaN or inf: the message names the field, the time and the state.
+    """
+    dx = f(x)
+    if not isinstance(dx, torch.Tensor) or dx.shape != x.shape:
+        shape = tuple(dx.shape) if hasattr(dx, "shape") else type(dx).__name__
+        raise ValueError(f"the vector field must map states {tuple(x.shape)} to derivatives of the same shape, got {shape}")
+    finite = torch.isfinite(dx).all(dim=-1)
+    if not finite.all():
+        row = int(torch.nonzero(~finite)[0, 0])
+        when = float(t) if np.ndim(t) == 0 else float(np.asarray(t)[row])
+        raise NonFiniteError(
+            f"the vector field {field_name(f)} returned NaN or inf at t = {when:.6g} for the state "
+            f"{x[row].detach().cpu().tolist()} (trajectory {row if rows is None else int(rows[row])}); "
+            "it is not finite there"
+        )
+    return dx
