@@ -63,6 +63,8 @@ WORKERS = {"task1_data": worker("mass_spring")}
 for _kind in ("baseline", "hnn"):
     WORKERS[f"task1_train_{_kind}"] = worker("mass_spring", TRAIN, kind=_kind)
 WORKERS["task1_energy_metric"] = worker("mass_spring", METRIC)
+# The same metric with one solve_ivp call per state (the reference code's loop) instead of batched RK45.
+WORKERS["task1_energy_metric_unbatched"] = worker("mass_spring", METRIC, overrides=", metric_batched=False")
 
 # N-body (chapters 5 and 6, 10,000 minibatch steps per model). Slow: run with --runs 1.
 for _task in ("two_body", "three_body"):

@@ -37,3 +37,11 @@ def by_kind(by_label: Mapping[str, T]) -> dict[str, T]:
     if missing:
         raise KeyError(f"no entry for {missing}; expected the labels {list(MODEL_LABELS.values())}")
     return {kind: by_label[MODEL_LABELS[kind]] for kind in MODEL_KINDS}
+
+
+def by_label(keyed_by_kind: Mapping[str, T]) -> dict[str, T]:
+    """Re-key a dict from the models' kinds (``"baseline"``, ``"hnn"``) to their labels, in :data:`MODEL_KINDS` order."""
+    missing = [kind for kind in MODEL_KINDS if kind not in keyed_by_kind]
+    if missing:
+        raise KeyError(f"no entry for {missing}; expected the kinds {list(MODEL_KINDS)}")
+    return {MODEL_LABELS[kind]: keyed_by_kind[kind] for kind in MODEL_KINDS}

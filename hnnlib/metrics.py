@@ -61,7 +61,7 @@ def derivative_loss(model: nn.Module, x: torch.Tensor, dx: torch.Tensor) -> Mean
 
     Parameters
     ----------
-    model : BaselineNN or HNN
+    model : BaselineNN or HNN, or a HamiltonianSystem (the loss of the true field: the noise floor)
     x, dx : torch.Tensor, shape (n, D)
 
     Returns
@@ -75,7 +75,8 @@ def derivative_loss(model: nn.Module, x: torch.Tensor, dx: torch.Tensor) -> Mean
     ValueError
         If ``x`` and ``dx`` (or the model's prediction and ``dx``) differ in shape: never broadcast.
     """
-    check_dynamics_model(model)
+    if not callable(getattr(model, "time_derivative", None)):
+        raise TypeError(f"model must have a time_derivative(x) method (a BaselineNN, an HNN or a system), got {type(model).__name__}")
     x = as_state_tensor(x, None, "x")
     dx = as_state_tensor(dx, x.shape[-1], "dx")
     if x.ndim != 2 or dx.shape != x.shape:
@@ -199,7 +200,7 @@ def compare_rollouts(
     rtol_model: float = 1e-9,
     atol: float = 1e-6,
     energy: Callable[[np.ndarray], np.ndarray] | None = None,
-    batched: bool = False,
+    batched: bool = True,
 ) -> RolloutComparison:
     """Roll out the true system and a model from the same states and measure the drift.
 
@@ -208,9 +209,9 @@ def compare_rollouts(
     grid ``t_eval`` (the reference grows the horizon from sample to sample through an in-place
     bug, and stretches the model's horizon by 1.09). Protocol:
 
-    1. integrate the true system from each state with ``solve_ivp`` (RK45, ``rtol_true``);
-    2. integrate the model from each state with ``solve_ivp`` (RK45, ``rtol_model``, default
-       ``atol`` 1e-6 as in SciPy), one state at a time, in the model's dtype;
+    1. integrate the true system from each state with SciPy's RK45 (``rtol_true``);
+    2. integrate the model from each state with SciPy's RK45 (``rtol_model``, default ``atol``
+       1e-6 as in SciPy), in the model's dtype;
     3. evaluate ``energy`` (default: the system's Hamiltonian) along both;
     4. per trajectory, the mean over time of the squared energy difference; then the mean and
        standard error over trajectories. The same for the coordinates.
@@ -225,10 +226,12 @@ def compare_rollouts(
     energy : callable, optional
         Maps states ``(..., D)`` (NumPy) to energies ``(...)``.
     batched : bool
-        Integrate with :func:`~hnnlib.rk45_batched.solve_ivp_batched` instead: the same RK45
-        algorithm and a separate step-size control per state, but the field is called once per
-        stage on all states still running instead of on one state at a time. Same results up to
-        round-off (a float32 model may round a batch differently from a single state), much faster.
+        True (default): integrate with :func:`~hnnlib.rk45_batched.solve_ivp_batched`, SciPy's RK45
+        with a separate step-size control per state, each state taking the steps its own
+        ``solve_ivp`` call would take, but the field called once per stage on all states still
+        running. False: one ``solve_ivp`` call per state, as the reference code loops. Same results
+        up to round-off (a float32 model may round a batch differently from a single state), and much
+        faster (measured in benchmarks/README.md).
 
     Returns
     -------

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +18,32 @@ from ._checks import NonFiniteError, as_state_tensor, check_dynamics_model, chec
 from .data import TrajectoryDataset
 from .models import l2_loss
 from .progress import progress_bar
+
+
+#: Environment variable naming a file to which every training run appends a line: the fingerprint of
+#: what determines the trained weights, then the run's description. Counting repeated fingerprints
+#: over a whole ``make test`` shows whether any model was trained twice (benchmarks/training_counts.py).
+TRAINING_LOG_ENV_VAR = "HNNLIB_TRAINING_LOG"
+
+
+def log_training(model: nn.Module, tensors: Iterable[torch.Tensor | None], options: dict, description: str | None) -> None:
+    """Append this run's fingerprint to ``$HNNLIB_TRAINING_LOG`` (nothing when it is unset).
+
+    The fingerprint is the sha256 of the model's class and initial weights, the training data and the
+    options that change the weights (not the evaluation schedule or the progress bar).
+    """
+    path = os.environ.get(TRAINING_LOG_ENV_VAR)
+    if not path:
+        return
+    digest = hashlib.sha256(type(model).__name__.encode())
+    for name, value in model.state_dict().items():
+        digest.update(name.encode() + value.detach().cpu().contiguous().numpy().tobytes())
+    for tensor in tensors:
+        if tensor is not None:
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    digest.update(json.dumps(options, sort_keys=True, default=str).encode())
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(f"{digest.hexdigest()} {description or ''}\n")
 
 
 def set_seed(seed: int) -> None:
@@ -201,6 +230,9 @@ def fit(
         x_eval, dx_eval = subset(x, dx)
         if x_test is not None:
             x_test_eval, dx_test_eval = subset(x_test, dx_test)
+
+    log_training(model, (x, dx), dict(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay,
+                                      batch_size=batch_size, seed=seed, sampler=sampler), description)
 
     def batch_loss(idx: torch.Tensor | None) -> torch.Tensor:
         if idx is None:

@@ -192,3 +192,15 @@ def test_compare_rollouts_batched_matches_unbatched():
     np.testing.assert_allclose(a.true, b.true, atol=1e-12)
     np.testing.assert_allclose(a.predicted, b.predicted, rtol=1e-4, atol=1e-5)
     assert a.energy_mse.mean == pytest.approx(b.energy_mse.mean, rel=1e-3)
+
+
+def test_derivative_loss_refuses_what_has_no_time_derivative_and_broadcasting():
+    """dx (1, 2) against x (5, 2) would broadcast silently: a ValueError. A system is allowed (the noise floor)."""
+    import hnnlib
+
+    x = torch.zeros(5, 2)
+    with pytest.raises(ValueError, match=r"x and dx must both have shape \(n, D\), got \(5, 2\) and \(1, 2\)"):
+        hnnlib.derivative_loss(hnnlib.HNN(2, 8), x, torch.zeros(1, 2))
+    with pytest.raises(TypeError, match="time_derivative"):
+        hnnlib.derivative_loss(torch.nn.Linear(2, 2), x, x)
+    assert hnnlib.derivative_loss(hnnlib.MassSpring(), x, x).mean == 0.0

@@ -8,7 +8,7 @@ import torch
 from hnnlib import NonFiniteError
 from hnnlib.data import sample_nbody_states, sample_two_body_states
 from hnnlib.integrators import solve_ivp_rollout
-from hnnlib.models import BaselineNN
+from hnnlib.models import HNN, BaselineNN
 from hnnlib.rk45_batched import solve_ivp_batched
 from hnnlib.systems import TwoBody, get_system
 from hnnlib.training import set_seed
@@ -111,3 +111,21 @@ def test_batched_rk45_dtype_must_be_float32_or_64():
     f = TwoBody().time_derivative
     with pytest.raises(ValueError, match="float32 or torch.float64"):
         solve_ivp_batched(f, sample_two_body_states(1, rng()), [0.0, 1.0], dtype=torch.int64)
+
+
+@pytest.mark.parametrize("model_class", [BaselineNN, HNN])
+def test_batched_rk45_on_a_model_takes_scipys_steps(model_class):
+    """The energy metric's model rollouts: 15 starts at once take the same steps as 15 solve_ivp calls (float64 model)."""
+    set_seed(0)
+    model = model_class(2, 32).double()
+    x0 = rng(5).uniform(-1, 1, size=(15, 2))
+    t = np.linspace(0, 20, 100)
+
+    def field(y):
+        with torch.no_grad():
+            return model.time_derivative(torch.as_tensor(y[None], dtype=torch.float64))[0].numpy()
+
+    ours, stats = solve_ivp_batched(model.time_derivative, x0, t, rtol=1e-9, return_stats=True)
+    ref, nfev = scipy_rk45(field, x0, t, rtol=1e-9)
+    np.testing.assert_array_equal(stats["nfev"], nfev)
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)

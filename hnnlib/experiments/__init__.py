@@ -9,7 +9,7 @@ Modules, one job each:
 - :mod:`~hnnlib.experiments.tasks`: the task registry :data:`TASKS`, with each task's departures
   from the defaults.
 - :mod:`~hnnlib.experiments.cache`: trained models on disk (:class:`ModelCache`).
-- :mod:`~hnnlib.experiments.runner`: :func:`run_experiment` and :func:`run_many`.
+- :mod:`~hnnlib.experiments.runner`: :func:`trained_models` (the chapters' models, cached), :func:`run_experiment` and :func:`run_many`.
 - :mod:`~hnnlib.experiments.report`: text, CSV and JSON summaries.
 - :mod:`~hnnlib.experiments.cli`: ``python -m hnnlib.experiments``.
 
@@ -31,7 +31,7 @@ from .config import (
     ExperimentConfig, NBodyConfig, OscillatorConfig, PixelConfig, RealPendulumConfig, VectorFieldConfig, config_hash,
 )
 from .report import format_summary, summary_records, write_csv, write_json
-from .runner import METRICS, ExperimentResult, SeedSummary, run_experiment, run_many, torch_threads
+from .runner import METRICS, ExperimentResult, SeedSummary, run_experiment, run_many, torch_threads, trained_models
 from .steps import Evaluation
 from .tasks import TASKS, Task, get_task, make_config, register_task
 
@@ -40,5 +40,5 @@ __all__ = [
     "ExperimentConfig", "ExperimentResult", "ModelCache", "NBodyConfig", "OscillatorConfig", "PixelConfig",
     "RealPendulumConfig", "SeedSummary", "Task", "VectorFieldConfig", "build_parser", "config_hash", "default_cache_dir",
     "format_summary", "get_task", "main", "make_config", "model_key", "register_task", "run_experiment", "run_many",
-    "source_hash", "summary_records", "torch_threads", "write_csv", "write_json",
+    "source_hash", "summary_records", "torch_threads", "trained_models", "write_csv", "write_json",
 ]

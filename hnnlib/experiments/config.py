@@ -250,7 +250,7 @@ class NBodyConfig(VectorFieldConfig):
     metric_rtol_true: float = 1e-9
     metric_rtol_model: float = default_of(compare_rollouts, "rtol_model")
     metric_atol: float = default_of(compare_rollouts, "atol")
-    metric_batched: bool = True
+    metric_batched: bool = default_of(compare_rollouts, "batched")
 
     def data_options(self) -> dict[str, Any]:
         """Keyword arguments of :func:`hnnlib.data.make_nbody_dataset` (without the system)."""

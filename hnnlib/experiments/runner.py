@@ -23,12 +23,13 @@ from .. import paper
 from .._checks import check_seed
 from ..labels import MODEL_KINDS, MODEL_LABELS
 from ..metrics import MeanWithError, RolloutComparison
+from ..progress import progress_bar
 from ..training import TrainingHistory, set_seed
 from .cache import ModelCache, as_cache
 from .config import ExperimentConfig
 from .tasks import Task, get_task, make_config
 
-__all__ = ["METRICS", "ExperimentResult", "SeedSummary", "run_experiment", "run_many", "torch_threads"]
+__all__ = ["METRICS", "ExperimentResult", "SeedSummary", "run_experiment", "run_many", "torch_threads", "trained_models"]
 
 logger = logging.getLogger("hnnlib.experiments")
 
@@ -122,19 +123,72 @@ def _train_or_load(task: Task, config: ExperimentConfig, kind: str, data: Any, s
     set_seed(config.seed)  # the same initial weights for both models, as in every chapter
     model = task.make_model(config, kind, data)
     cached = store.load(config, kind, model) if store is not None else None
+    description = f"{config.task}, seed {config.seed}: {MODEL_LABELS[kind]}"
     if cached is not None:
         loaded, history = cached
         model.load_state_dict(loaded.state_dict())
         model.eval()
         logger.info("%s, seed %d, %s: loaded from %s", config.task, config.seed, MODEL_LABELS[kind], store.path(config, kind))
+        if progress:
+            _show_finished(history, f"{description} (loaded from the model cache)")
         return model, history, True
-    description = f"{config.task}, seed {config.seed}: {MODEL_LABELS[kind]}"
     history = task.train_model(config, model, data, progress=progress, description=description)
     if store is not None:
         path = store.save(config, kind, model, history)
         if path is not None:
             logger.info("%s, seed %d, %s: trained, saved to %s", config.task, config.seed, MODEL_LABELS[kind], path)
     return model, history, False
+
+
+def _show_finished(history: TrainingHistory, description: str) -> None:
+    """A finished progress bar for a model loaded from the cache, with its last losses: a cell shows the same
+    outputs whether it trained the model or loaded it."""
+    steps = history.step[-1] if history.step else 0
+    bar = progress_bar(total=steps, desc=description, leave=True)
+    bar.update(steps)
+    if history.step:
+        bar.set_postfix(train=f"{history.train_loss[-1]:.2e}", test=f"{history.test_loss[-1]:.2e}", refresh=False)
+    bar.close()
+
+
+def trained_models(
+    task: str | ExperimentConfig,
+    seed: int | None = None,
+    *,
+    data: Any = None,
+    cache: bool | str | os.PathLike | ModelCache | None = True,
+    progress: bool = True,
+    **overrides: Any,
+) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
+    """The baseline and the HNN of one task and seed: loaded from the model cache, or trained and cached.
+
+    The chapters' way to get their models. Each model is trained as a chapter trains it by hand
+    (``set_seed(seed)``, build, :func:`hnnlib.train` with the config's options, one torch
+    thread), so the numbers are the same whichever way it came; the cache only makes sure that no
+    model is trained twice, whichever chapter (or the results chapter, or the command line) asks first.
+
+    Parameters
+    ----------
+    task, seed, cache, progress, **overrides
+        As for :func:`run_experiment`.
+    data : optional
+        The task's data, if the caller made it already (it must be what the config makes; by
+        default it is made here).
+
+    Returns
+    -------
+    models, histories, from_cache : dict
+        Keyed by model kind (``"baseline"``, ``"hnn"``; :data:`hnnlib.labels.MODEL_LABELS` gives the labels).
+    """
+    config = make_config(task, seed, **overrides)
+    spec = get_task(config.task)
+    store = as_cache(cache)
+    models, histories, from_cache = {}, {}, {}
+    with torch_threads(config.threads):
+        data = spec.make_data(config) if data is None else data
+        for kind in MODEL_KINDS:
+            models[kind], histories[kind], from_cache[kind] = _trained_model(spec, config, kind, data, store, progress)
+    return models, histories, from_cache
 
 
 def run_experiment(
@@ -176,13 +230,10 @@ def run_experiment(
     """
     config = make_config(task, seed, **overrides)
     spec = get_task(config.task)
-    store = as_cache(cache)
     start = time.perf_counter()
     with torch_threads(config.threads):
         data = spec.make_data(config)
-        models, histories, from_cache = {}, {}, {}
-        for kind in MODEL_KINDS:
-            models[kind], histories[kind], from_cache[kind] = _trained_model(spec, config, kind, data, store, progress)
+        models, histories, from_cache = trained_models(config, data=data, cache=cache, progress=progress)
         losses = {kind: spec.losses(models[kind], data) for kind in MODEL_KINDS}
         evaluation = spec.evaluate(config, models, data)
     return ExperimentResult(

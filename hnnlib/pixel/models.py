@@ -30,7 +30,7 @@ from .._checks import as_state_tensor, check_positive_int
 from ..integrators import rk4
 from ..metrics import MeanWithError
 from ..models import HNN, BaselineNN
-from ..training import TrainingHistory, minibatch_indices, optimize
+from ..training import TrainingHistory, log_training, minibatch_indices, optimize
 
 __all__ = [
     "DYNAMICS_LOSS_WEIGHT", "MLPAutoencoder", "PixelDynamicsModel", "PixelLosses", "evaluate_pixel_loss",
@@ -311,6 +311,8 @@ def fit_pixel_model(
             raise ValueError(f"x_test and x_next_test must both have shape (n_test, {model.input_dim}), got {tuple(x_test.shape)} and {tuple(x_next_test.shape)}")
     eval_every = check_positive_int(eval_every, "eval_every")
     batches = minibatch_indices(x.shape[0], batch_size, steps, seed=seed, device=x.device)
+    log_training(model, (x, x_next), dict(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay,
+                                          batch_size=batch_size, seed=seed), description)
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
         return model._losses(x.index_select(0, idx), x_next.index_select(0, idx)).total  # = x[idx], faster

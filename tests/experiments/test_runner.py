@@ -69,3 +69,64 @@ def test_pixel_task_runs_through_the_runner_and_the_cache(tmp_path):
             assert again.row[metric][kind] == first.row[metric][kind]
     assert first.comparisons["hnn"].decoded.shape == (2, 6, 2 * 28 * 28)
     assert first.table().startswith("Task 5: Pixel pendulum")
+
+
+def test_trained_models_are_the_chapters_by_hand_models(tmp_path):
+    """trained_models gives bit for bit what a chapter's loop gives: set_seed, build, hnnlib.train with the config."""
+    import hnnlib
+    from hnnlib.labels import MODEL_KINDS
+
+    config = tiny()
+    data = hnnlib.make_trajectory_dataset(config.system, **config.data_options())
+    models, histories, from_cache = experiments.trained_models(config, data=data, cache=tmp_path, progress=False)
+    assert from_cache == {"baseline": False, "hnn": False} and list(models) == list(MODEL_KINDS)
+    for kind, model_class in (("baseline", hnnlib.BaselineNN), ("hnn", hnnlib.HNN)):
+        hnnlib.set_seed(config.seed)
+        by_hand = model_class(input_dim=2, **config.model_options())
+        history = hnnlib.train(by_hand, data, seed=config.seed, progress=False, **config.fit_options())
+        assert all(torch.equal(a, b) for a, b in zip(by_hand.state_dict().values(), models[kind].state_dict().values())), kind
+        assert history.train_loss == histories[kind].train_loss
+    again, _, from_cache = experiments.trained_models(config, cache=tmp_path, progress=False)  # data made by the config
+    assert from_cache == {"baseline": True, "hnn": True}
+    assert all(torch.equal(a, b) for a, b in zip(again["hnn"].state_dict().values(), models["hnn"].state_dict().values()))
+
+
+def test_a_cache_hit_shows_a_finished_bar(tmp_path, capsys):
+    """Loaded or trained, a progress=True call shows one bar per model, so a notebook cell's outputs do not depend
+    on the cache's state."""
+    config = tiny()
+    experiments.trained_models(config, cache=tmp_path, progress=True)
+    trained = capsys.readouterr().err
+    experiments.trained_models(config, cache=tmp_path, progress=True)
+    loaded = capsys.readouterr().err
+    assert trained.count("100%|") == loaded.count("100%|") == 2 and "20/20" in loaded
+    assert "loaded from the model cache" not in trained and "baseline NN (loaded from the model cache): 100%" in loaded
+
+
+def test_the_training_log_counts_each_model_once(tmp_path, monkeypatch):
+    """$HNNLIB_TRAINING_LOG: one line per training; the same model (even with another evaluation schedule) has the
+    same fingerprint, another setting another; a cache hit trains nothing."""
+    import subprocess
+    import sys
+
+    log = tmp_path / "trainings.log"
+    monkeypatch.setenv("HNNLIB_TRAINING_LOG", str(log))
+    config = tiny()
+    experiments.trained_models(config, cache=tmp_path / "cache", progress=False)
+    experiments.trained_models(config, cache=tmp_path / "cache", progress=False)  # loaded: not logged
+    experiments.trained_models(config, eval_every=5, cache=False, progress=False)  # the same weights again
+    experiments.trained_models(config, learning_rate=2e-3, cache=False, progress=False)  # other models
+    fingerprints = [line.split()[0] for line in log.read_text().splitlines()]
+    assert len(fingerprints) == 6
+    assert fingerprints[:2] == fingerprints[2:4] and len(set(fingerprints)) == 4
+    counts = subprocess.run([sys.executable, "benchmarks/training_counts.py", str(log)], capture_output=True, text=True)
+    assert counts.returncode == 1 and "4 models, 6 trainings, 2 trained more than once" in counts.stdout
+
+
+def test_by_label_and_by_kind_are_inverse():
+    from hnnlib.labels import BASELINE, HNN_LABEL, by_kind, by_label
+
+    assert by_label({"hnn": 2, "baseline": 1}) == {BASELINE: 1, HNN_LABEL: 2}
+    assert by_kind(by_label({"baseline": 1, "hnn": 2})) == {"baseline": 1, "hnn": 2}
+    with pytest.raises(KeyError, match="hnn"):
+        by_label({"baseline": 1})

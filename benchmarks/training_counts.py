@@ -1,0 +1,38 @@
+"""How many times each model was trained in one run: read a $HNNLIB_TRAINING_LOG file.
+
+Usage (a cold run of every chapter, counting trainings per fingerprint):
+
+    rm -f /tmp/trainings.log
+    HNNLIB_CACHE_DIR=$(mktemp -d) HNNLIB_TRAINING_LOG=/tmp/trainings.log .venv/bin/python -m pytest book
+    .venv/bin/python benchmarks/training_counts.py /tmp/trainings.log
+
+Each line of the log is written by hnnlib.training.log_training when a model is trained: the
+fingerprint of what determines its weights (class, initial weights, data, options), then the run's
+description. Prints every fingerprint with its count; exits 1 if any model was trained more than once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("log", help="the file $HNNLIB_TRAINING_LOG named")
+    args = parser.parse_args(argv)
+    runs: dict[str, list[str]] = collections.defaultdict(list)
+    with open(args.log, encoding="utf-8") as handle:
+        for line in handle:
+            fingerprint, _, description = line.rstrip("\n").partition(" ")
+            runs[fingerprint].append(description)
+    for fingerprint, descriptions in sorted(runs.items(), key=lambda item: (-len(item[1]), item[1][0])):
+        print(f"{len(descriptions)}  {fingerprint[:16]}  {' | '.join(descriptions)}")
+    repeated = sum(len(d) > 1 for d in runs.values())
+    print(f"{len(runs)} models, {sum(map(len, runs.values()))} trainings, {repeated} trained more than once")
+    return 1 if repeated else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
