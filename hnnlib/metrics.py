@@ -252,6 +252,61 @@ def compare_rollouts(
     return _comparison(t_eval, true, pred, energy)
 
 
+def tracking_error(comparison: RolloutComparison, until: float | None = None) -> MeanWithError:
+    """How closely the predicted rollouts follow the true ones, relative to a model that never moves.
+
+    An energy error alone cannot tell a good model from a dead one: a vector field of zeros keeps
+    every state, and so its energy, fixed, and scores an energy MSE near 0 on a conservative system.
+    This metric can: per trajectory, the mean over ``t <= until`` of ``|x_pred(t) - x_true(t)|^2``
+    divided by the mean of ``|x_true(0) - x_true(t)|^2``, the error of standing still. 0 is perfect
+    tracking, 1 is no better than standing still (a zero field scores exactly 1), above 1 is worse.
+
+    Parameters
+    ----------
+    comparison : RolloutComparison
+    until : float, optional
+        Last time included (default: the whole grid); it must leave at least two times.
+
+    Returns
+    -------
+    MeanWithError
+        Over trajectories.
+    """
+    if not isinstance(comparison, RolloutComparison):
+        raise TypeError(f"comparison must be a RolloutComparison, got {type(comparison).__name__}")
+    keep = np.ones(comparison.t.shape, dtype=bool) if until is None else comparison.t <= until
+    if keep.sum() < 2:
+        raise ValueError(f"until={until} leaves fewer than two times of the grid [{comparison.t[0]:g}, {comparison.t[-1]:g}]")
+    true, pred = comparison.true[:, keep], comparison.predicted[:, keep]
+    still = ((true - true[:, :1]) ** 2).sum(axis=-1).mean(axis=1)
+    if not (still > 0).all():
+        raise ValueError("a true rollout never moves over this horizon: the ratio is undefined")
+    return MeanWithError.of(((pred - true) ** 2).sum(axis=-1).mean(axis=1) / still)
+
+
+def check_energy_claim(hnn: RolloutComparison, baseline: RolloutComparison, *, until: float,
+                       max_tracking_error: float = 0.5) -> None:
+    """Assert the paper's energy claim in a form a broken model cannot pass.
+
+    The HNN's energy MSE is below the baseline's, *and* its rollouts follow the truth up to
+    ``until`` (:func:`tracking_error` below ``max_tracking_error``): a model that never moves (error
+    1) or wanders off fails, however small its energy error.
+
+    Raises
+    ------
+    AssertionError
+        Naming the part of the claim that fails and the numbers.
+    """
+    tracking = tracking_error(hnn, until).mean
+    assert tracking < max_tracking_error, (
+        f"the HNN's rollouts do not follow the truth up to t = {until:g}: tracking error {tracking:.3g} "
+        f"(1 = a model that never moves), allowed {max_tracking_error:g}"
+    )
+    assert hnn.energy_mse.mean < baseline.energy_mse.mean, (
+        f"the HNN's energy MSE {hnn.energy_mse.mean:.3g} is not below the baseline's {baseline.energy_mse.mean:.3g}"
+    )
+
+
 def energy_mse_under(comparison: RolloutComparison, energy: Callable[[np.ndarray], np.ndarray]) -> MeanWithError:
     """The energy MSE of an existing comparison, measured with another ``energy`` function.
 

@@ -204,3 +204,61 @@ def test_derivative_loss_refuses_what_has_no_time_derivative_and_broadcasting():
     with pytest.raises(TypeError, match="time_derivative"):
         hnnlib.derivative_loss(torch.nn.Linear(2, 2), x, x)
     assert hnnlib.derivative_loss(hnnlib.MassSpring(), x, x).mean == 0.0
+
+
+class ZeroField(torch.nn.Module):
+    """A broken model: its vector field is zero, so it never moves (and keeps its energy exactly)."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def time_derivative(self, x):
+        return torch.zeros_like(x) * self.weight
+
+
+def test_a_dead_model_passes_the_energy_comparison_but_fails_the_claim_check():
+    """A zero field scores an energy MSE of ~0 on the mass-spring, below any real model's; the chapters' claim
+    check (energy below the baseline's AND rollouts that follow the truth) refuses it."""
+    from hnnlib.metrics import check_energy_claim, tracking_error
+
+    system = MassSpring()
+    set_seed(0)
+    baseline = BaselineNN(2, 16)
+    x0 = sample_metric_states(5, (0.2, 1.0), np.random.default_rng(0))
+    t = np.linspace(0, 20, 100)
+    dead = compare_rollouts(system, ZeroField(), x0, t)
+    other = compare_rollouts(system, baseline, x0, t)
+    assert dead.energy_mse.mean < 1e-8 < other.energy_mse.mean  # the energy claim alone would pass
+    assert tracking_error(dead).mean == pytest.approx(1.0)
+    with pytest.raises(AssertionError, match="do not follow the truth up to t = 5: tracking error 1"):
+        check_energy_claim(dead, other, until=5.0)
+    truth_as_model = compare_rollouts(system, _SystemModel(system), x0, t)
+    assert tracking_error(truth_as_model).mean < 1e-6
+    with pytest.raises(AssertionError, match="do not follow the truth"):
+        check_energy_claim(other, truth_as_model, until=5.0)  # an untrained model wanders off
+    check_energy_claim(truth_as_model, other, until=5.0)  # the true field passes
+
+
+class _SystemModel(torch.nn.Module):
+    """The true field as a model (float64), for a rollout that tracks perfectly."""
+
+    def __init__(self, system):
+        super().__init__()
+        self.system = system
+        self.weight = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+
+    def time_derivative(self, x):
+        return self.system.time_derivative(x) + 0 * self.weight
+
+
+def test_tracking_error_checks_its_horizon():
+    from hnnlib.metrics import tracking_error
+
+    system = MassSpring()
+    x0 = sample_metric_states(2, (0.2, 1.0), np.random.default_rng(0))
+    c = compare_rollouts(system, ZeroField(), x0, np.linspace(0, 2, 5))
+    with pytest.raises(ValueError, match="fewer than two times"):
+        tracking_error(c, until=0.1)
+    with pytest.raises(TypeError, match="RolloutComparison"):
+        tracking_error("not a comparison")

@@ -28,7 +28,7 @@ from ..labels import ENERGY_LABELS, MODEL_KINDS, MODEL_LABELS
 from .cache import CACHE_ENV_VAR, CacheWarning, ModelCache, default_cache_dir, model_key, source_hash
 from .cli import build_parser, main
 from .config import (
-    ExperimentConfig, NBodyConfig, OscillatorConfig, PixelConfig, RealPendulumConfig, VectorFieldConfig, config_hash,
+    ExperimentConfig, NBodyConfig, OscillatorConfig, PixelConfig, RealPendulumConfig, SimulatedConfig, VectorFieldConfig, config_hash,
 )
 from .report import format_summary, summary_records, write_csv, write_json
 from .runner import METRICS, ExperimentResult, SeedSummary, run_experiment, run_many, torch_threads, trained_models
@@ -38,7 +38,7 @@ from .tasks import TASKS, Task, get_task, make_config, register_task
 __all__ = [
     "CACHE_ENV_VAR", "ENERGY_LABELS", "METRICS", "MODEL_KINDS", "MODEL_LABELS", "TASKS", "CacheWarning", "Evaluation",
     "ExperimentConfig", "ExperimentResult", "ModelCache", "NBodyConfig", "OscillatorConfig", "PixelConfig",
-    "RealPendulumConfig", "SeedSummary", "Task", "VectorFieldConfig", "build_parser", "config_hash", "default_cache_dir",
+    "RealPendulumConfig", "SeedSummary", "SimulatedConfig", "Task", "VectorFieldConfig", "build_parser", "config_hash", "default_cache_dir",
     "format_summary", "get_task", "main", "make_config", "model_key", "register_task", "run_experiment", "run_many",
     "source_hash", "summary_records", "torch_threads", "trained_models", "write_csv", "write_json",
 ]

@@ -13,7 +13,7 @@ import dataclasses
 import inspect
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -29,7 +29,8 @@ from ..training import fit
 from .fields import check_fields
 
 __all__ = [
-    "ExperimentConfig", "NBodyConfig", "OscillatorConfig", "PixelConfig", "RealPendulumConfig", "VectorFieldConfig",
+    "ExperimentConfig", "NBodyConfig", "OscillatorConfig", "PixelConfig", "RealPendulumConfig", "SimulatedConfig",
+    "VectorFieldConfig",
     "config_hash", "default_of", "plain",
 ]
 
@@ -145,18 +146,52 @@ class VectorFieldConfig(ExperimentConfig):
         return dict(hidden_dim=self.hidden_dim, nonlinearity=self.nonlinearity, bias_init=self.bias_init)
 
 
-def _rollout_protocol(config: OscillatorConfig | NBodyConfig, states: str) -> str:
-    """The protocol line of a metric that rolls out the true system and the models from ``states``."""
-    t0, t1 = config.metric_t_span
-    return (
-        f"{states}; RK45 on {config.metric_points} points of t in [{t0:g}, {t1:g}], rtol {config.metric_rtol_true:g} "
-        f"(truth) / {config.metric_rtol_model:g} (models); energy: {', '.join(ENERGY_LABELS[e] for e in config.energies)}; "
-        "+- over rollouts"
-    )
+@dataclass(frozen=True, kw_only=True)
+class SimulatedConfig(VectorFieldConfig):
+    """Tasks 1, 2 and 4: a simulated system, whose true rollouts the energy metric compares with the models'.
+
+    Attributes
+    ----------
+    system, system_params
+        The system's registry name (:func:`hnnlib.systems.get_system`) and its parameters.
+    data_rtol, data_atol
+        Tolerances of the simulated data (the data function's ``rtol`` and ``atol``).
+    metric_states, metric_t_span, metric_points
+        The metric's number of initial states, and its time grid.
+    metric_rtol_true, metric_rtol_model, metric_atol, metric_batched
+        Options of :func:`hnnlib.metrics.compare_rollouts` (defaults: its own).
+    """
+
+    #: The data function's keyword arguments that are fields of the same name (besides rtol, atol, seed).
+    DATA_FIELDS: ClassVar[tuple[str, ...]] = ()
+
+    system: str
+    system_params: tuple[tuple[str, Any], ...] = ()
+    metric_states: int = 15
+    metric_t_span: tuple[float, float]
+    metric_points: int
+    metric_rtol_true: float = default_of(compare_rollouts, "rtol_true")
+    metric_rtol_model: float = default_of(compare_rollouts, "rtol_model")
+    metric_atol: float = default_of(compare_rollouts, "atol")
+    metric_batched: bool = default_of(compare_rollouts, "batched")
+
+    def data_options(self) -> dict[str, Any]:
+        """Keyword arguments of the task's data function (without the system)."""
+        options = {name: getattr(self, name) for name in self.DATA_FIELDS}
+        return {**options, "rtol": self.data_rtol, "atol": self.data_atol, "seed": self.seed}
+
+    def _rollout_protocol(self, states: str) -> str:
+        """The protocol line of the metric, which rolls out the true system and the models from ``states``."""
+        t0, t1 = self.metric_t_span
+        return (
+            f"{states}; RK45 on {self.metric_points} points of t in [{t0:g}, {t1:g}], rtol {self.metric_rtol_true:g} "
+            f"(truth) / {self.metric_rtol_model:g} (models); energy: {', '.join(ENERGY_LABELS[e] for e in self.energies)}; "
+            "+- over rollouts"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
-class OscillatorConfig(VectorFieldConfig):
+class OscillatorConfig(SimulatedConfig):
     """Tasks 1 and 2: simulated one-degree-of-freedom systems (chapters 2 and 3).
 
     Data: :func:`hnnlib.data.make_trajectory_dataset` with the ``n_trajectories`` ...
@@ -166,8 +201,9 @@ class OscillatorConfig(VectorFieldConfig):
     ``metric_points`` times spanning ``metric_t_span`` (tolerances: its defaults).
     """
 
+    DATA_FIELDS: ClassVar[tuple[str, ...]] = ("n_trajectories", "n_times", "t_span", "radius", "noise_std", "test_fraction")
+
     system: str = "mass_spring"
-    system_params: tuple[tuple[str, Any], ...] = ()
     n_trajectories: int = default_of(make_trajectory_dataset, "n_trajectories")
     n_times: int = default_of(make_trajectory_dataset, "n_times")
     t_span: tuple[float, float] = default_of(make_trajectory_dataset, "t_span")
@@ -176,25 +212,13 @@ class OscillatorConfig(VectorFieldConfig):
     test_fraction: float = default_of(make_trajectory_dataset, "test_fraction")
     data_rtol: float = default_of(make_trajectory_dataset, "rtol")
     data_atol: float = default_of(make_trajectory_dataset, "atol")
-    metric_states: int = 15
     metric_magnitude: tuple[float, float] = (0.2, 1.0)
     metric_t_span: tuple[float, float] = (0.0, 20.0)
     metric_points: int = 100
-    metric_rtol_true: float = default_of(compare_rollouts, "rtol_true")
-    metric_rtol_model: float = default_of(compare_rollouts, "rtol_model")
-    metric_atol: float = default_of(compare_rollouts, "atol")
-    metric_batched: bool = default_of(compare_rollouts, "batched")
-
-    def data_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`hnnlib.data.make_trajectory_dataset` (without the system)."""
-        return dict(
-            n_trajectories=self.n_trajectories, n_times=self.n_times, t_span=self.t_span, radius=self.radius,
-            noise_std=self.noise_std, test_fraction=self.test_fraction, rtol=self.data_rtol, atol=self.data_atol, seed=self.seed,
-        )
 
     def protocol(self) -> str:
         low, high = self.metric_magnitude
-        return _rollout_protocol(self, f"{self.metric_states} states, each coordinate +-U[{low:g}, {high:g}]")
+        return self._rollout_protocol(f"{self.metric_states} states, each coordinate +-U[{low:g}, {high:g}]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -222,7 +246,7 @@ class RealPendulumConfig(VectorFieldConfig):
 
 
 @dataclass(frozen=True, kw_only=True)
-class NBodyConfig(VectorFieldConfig):
+class NBodyConfig(SimulatedConfig):
     """Task 4 and Appendix B: N-body orbits (chapters 5 and 6).
 
     Data: :func:`hnnlib.data.make_nbody_dataset`; a data field left ``None`` takes that
@@ -232,8 +256,11 @@ class NBodyConfig(VectorFieldConfig):
     independent of ``seed``), rolled out by :func:`hnnlib.metrics.compare_rollouts`.
     """
 
+    DATA_FIELDS: ClassVar[tuple[str, ...]] = (
+        "n_trajectories", "n_times", "t_span", "radius", "orbit_noise", "noise_std", "test_fraction",
+    )
+
     system: str = "two_body"
-    system_params: tuple[tuple[str, Any], ...] = ()
     n_trajectories: int | None = default_of(make_nbody_dataset, "n_trajectories")
     n_times: int | None = default_of(make_nbody_dataset, "n_times")
     t_span: tuple[float, float] | None = default_of(make_nbody_dataset, "t_span")
@@ -243,26 +270,14 @@ class NBodyConfig(VectorFieldConfig):
     test_fraction: float = default_of(make_nbody_dataset, "test_fraction")
     data_rtol: float = default_of(make_nbody_dataset, "rtol")
     data_atol: float = default_of(make_nbody_dataset, "atol")
-    metric_states: int = 15
     metric_first_seed: int = 0
     metric_t_span: tuple[float, float] = (0.0, 25.0)
     metric_points: int = 500
     metric_rtol_true: float = 1e-9
-    metric_rtol_model: float = default_of(compare_rollouts, "rtol_model")
-    metric_atol: float = default_of(compare_rollouts, "atol")
-    metric_batched: bool = default_of(compare_rollouts, "batched")
-
-    def data_options(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`hnnlib.data.make_nbody_dataset` (without the system)."""
-        return dict(
-            n_trajectories=self.n_trajectories, n_times=self.n_times, t_span=self.t_span, radius=self.radius,
-            orbit_noise=self.orbit_noise, noise_std=self.noise_std, test_fraction=self.test_fraction, rtol=self.data_rtol,
-            atol=self.data_atol, seed=self.seed,
-        )
 
     def protocol(self) -> str:
         last = self.metric_first_seed + self.metric_states - 1
-        return _rollout_protocol(self, f"{self.metric_states} states from RandomState({self.metric_first_seed}..{last})")
+        return self._rollout_protocol(f"{self.metric_states} states from RandomState({self.metric_first_seed}..{last})")
 
 
 @dataclass(frozen=True, kw_only=True)

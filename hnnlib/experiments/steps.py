@@ -24,7 +24,7 @@ from ..models import HNN, BaselineNN
 from ..pixel import PixelDynamicsModel, compare_pixel_rollouts, fit_pixel_model, make_pixel_pendulum_dataset, pixel_loss
 from ..systems import HamiltonianSystem, get_system
 from ..training import TrainingHistory, fit
-from .config import ExperimentConfig, NBodyConfig, OscillatorConfig, PixelConfig, RealPendulumConfig, VectorFieldConfig
+from .config import ExperimentConfig, NBodyConfig, OscillatorConfig, PixelConfig, RealPendulumConfig, SimulatedConfig, VectorFieldConfig
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def energy_function(name: str, config: ExperimentConfig, system: HamiltonianSyst
 # --- Tasks 1-4: vector fields -----------------------------------------------------------------
 
 
-def _system(config: OscillatorConfig | NBodyConfig) -> HamiltonianSystem:
+def _system(config: SimulatedConfig) -> HamiltonianSystem:
     return get_system(config.system, **dict(config.system_params))
 
 
@@ -91,7 +91,7 @@ def _energies(config: ExperimentConfig, comparisons: Mapping[str, RolloutCompari
     return out
 
 
-def _evaluate_rollouts(config: OscillatorConfig | NBodyConfig, models: Mapping[str, nn.Module], system: HamiltonianSystem,
+def _evaluate_rollouts(config: SimulatedConfig, models: Mapping[str, nn.Module], system: HamiltonianSystem,
                        x0: np.ndarray) -> Evaluation:
     """Roll out the true system and each model from ``x0`` (:func:`hnnlib.metrics.compare_rollouts`, the config's tolerances)."""
     t_eval = np.linspace(*config.metric_t_span, config.metric_points)
