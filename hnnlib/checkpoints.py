@@ -20,11 +20,16 @@ from torch import nn
 
 from ._checks import FLOAT_DTYPES, check_device
 from ._io import atomic_write
-from .models import HNN, BaselineNN
+from .models import HNN, BaselineNN, SeparableHNN
+from .lagrangian import LNN
+from .models import DissipativeHNN
 from .pixel.models import PixelDynamicsModel
 
 #: The classes a checkpoint may hold, by name.
-MODEL_CLASSES: dict[str, type[nn.Module]] = {"BaselineNN": BaselineNN, "HNN": HNN, "PixelDynamicsModel": PixelDynamicsModel}
+MODEL_CLASSES: dict[str, type[nn.Module]] = {"BaselineNN": BaselineNN, "HNN": HNN, "PixelDynamicsModel": PixelDynamicsModel,
+                                             "SeparableHNN": SeparableHNN}
+MODEL_CLASSES["LNN"] = LNN  # the Lagrangian NN (chapter 13)
+MODEL_CLASSES["DissipativeHNN"] = DissipativeHNN  # the dissipative HNN (chapter 12)
 CHECKPOINT_FORMAT = "hnnlib.checkpoint"
 CHECKPOINT_VERSION = 2  # 2: weights_sha256 added
 

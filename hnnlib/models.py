@@ -255,3 +255,228 @@ def l2_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if prediction.shape != target.shape:
         raise ValueError(f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}")
     return (prediction - target).pow(2).mean()
+
+
+class SeparableHNN(_DynamicsModel):
+    """A separable Hamiltonian ``H_theta(q, p) = T_theta(p) + V_theta(q)``: two MLPs, one per half.
+
+    The model of the symplectic recurrent neural network (SRNN; Chen, Zhang, Arjovsky & Bottou,
+    ICLR 2020), which the explicit leapfrog step needs: ``dq/dt = dT/dp`` depends on ``p`` alone
+    and ``dp/dt = -dV/dq`` on ``q`` alone (:func:`hnnlib.steppers.leapfrog`). Each MLP is the
+    paper's three-layer MLP (:class:`MLP`) from ``N`` inputs to one output. Saved and loaded by
+    :mod:`hnnlib.checkpoints` like the other models.
+
+    Parameters
+    ----------
+    input_dim : int
+        Phase-space dimension ``D = 2 N`` (even).
+    hidden_dim : int
+        Hidden units of each MLP.
+    nonlinearity : str
+        ``"tanh"`` (default), ``"relu"`` or ``"softplus"``.
+    bias_init : {"torch", "zeros"}
+        See :class:`MLP`.
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int = 200, nonlinearity: str = "tanh", bias_init: str = "torch"):
+        super().__init__(input_dim, hidden_dim, nonlinearity, bias_init)
+        if input_dim % 2:
+            raise ValueError(f"a SeparableHNN needs an even input_dim (q and p), got {input_dim}")
+        half = input_dim // 2
+        self.potential_mlp = MLP(half, hidden_dim, 1, nonlinearity, bias_init)  # V(q), drawn first
+        self.kinetic_mlp = MLP(half, hidden_dim, 1, nonlinearity, bias_init)  # T(p)
+
+    def _check_half(self, y: torch.Tensor, name: str) -> torch.Tensor:
+        param = next(self.parameters())
+        y = as_state_tensor(y, self.input_dim // 2, name)
+        if y.dtype != param.dtype or y.device != param.device:
+            raise TypeError(f"{name} must match the model's dtype and device ({param.dtype}, {param.device}), got ({y.dtype}, {y.device})")
+        return y
+
+    def potential(self, q: torch.Tensor) -> torch.Tensor:
+        """``V_theta(q)``: positions ``(..., N)`` -> ``(...)``."""
+        return self.potential_mlp(self._check_half(q, "q"))[..., 0]
+
+    def kinetic(self, p: torch.Tensor) -> torch.Tensor:
+        """``T_theta(p)``: momenta ``(..., N)`` -> ``(...)``."""
+        return self.kinetic_mlp(self._check_half(p, "p"))[..., 0]
+
+    def hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
+        """``H_theta = T_theta(p) + V_theta(q)``: states ``(..., 2N)`` -> ``(...)``."""
+        x = self._check(x)
+        half = self.input_dim // 2
+        return self.potential_mlp(x[..., :half])[..., 0] + self.kinetic_mlp(x[..., half:])[..., 0]
+
+    @staticmethod
+    def _input_gradient(mlp: MLP, y: torch.Tensor) -> torch.Tensor:
+        """``d mlp(y) / dy``, in-graph when gradients are enabled (training): fused for tanh
+        (:class:`TanhMLPGradient`), by autograd otherwise."""
+        first, act, second, _, last = mlp.net
+        if isinstance(act, nn.Tanh):
+            lead = y.shape[:-1]
+            out = TanhMLPGradient.apply(y.reshape(-1, y.shape[-1]), first.weight, first.bias, second.weight, second.bias,
+                                        last.weight)
+            return out.reshape(*lead, y.shape[-1])
+        create_graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            y_in = y if y.requires_grad else y.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(mlp(y_in).sum(), y_in, create_graph=create_graph)
+        return grad
+
+    def velocity(self, p: torch.Tensor) -> torch.Tensor:
+        """``dq/dt = dT_theta/dp``: momenta ``(..., N)`` -> ``(..., N)``."""
+        return self._input_gradient(self.kinetic_mlp, self._check_half(p, "p"))
+
+    def force(self, q: torch.Tensor) -> torch.Tensor:
+        """``dp/dt = -dV_theta/dq``: positions ``(..., N)`` -> ``(..., N)``."""
+        return -self._input_gradient(self.potential_mlp, self._check_half(q, "q"))
+
+    def time_derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """Hamilton's equations for the separable ``H_theta``: states ``(..., 2N)`` -> ``(..., 2N)``."""
+        x = self._check(x)
+        half = self.input_dim // 2
+        return torch.cat([self.velocity(x[..., half:]), self.force(x[..., :half])], dim=-1)
+
+
+def _fused_tanh_gradient(mlp: MLP, x: torch.Tensor) -> torch.Tensor:
+    """``d mlp(x) / dx`` for a tanh :class:`MLP` with one output, through the fused
+    :class:`TanhMLPSymplecticGradient` (``S = (g_p, -g_q)``, so ``g = (-S_p, S_q)``)."""
+    first, _, second, _, last = mlp.net
+    lead, dim = x.shape[:-1], x.shape[-1]
+    s = TanhMLPSymplecticGradient.apply(x.reshape(-1, dim), first.weight, first.bias, second.weight, second.bias, last.weight)
+    n = dim // 2
+    return torch.cat([-s[:, n:], s[:, :n]], dim=-1).reshape(*lead, dim)
+
+
+class DissipativeHNN(_DynamicsModel):
+    """Dissipative HNN: two scalars ``H_theta`` and ``D_theta`` and the field ``S_H + grad D``.
+
+    Sosanya & Greydanus, "Dissipative Hamiltonian Neural Networks", 2022 (arXiv:2201.10085),
+    Eq. 5: the Helmholtz decomposition of a vector field into a divergence-free part, the
+    symplectic gradient of ``H_theta`` (paper Eq. 2 of Greydanus et al. 2019), which conserves
+    ``H_theta``, and a curl-free part, the gradient of a dissipation function ``D_theta``.
+    ``H_theta`` and ``D_theta`` are two of the paper's MLPs (:class:`MLP`, one output each;
+    ``H`` drawn first). Both are defined up to an additive constant. Saved and loaded by
+    :mod:`hnnlib.checkpoints` like the other models; :meth:`conservative` gives the model with
+    its friction switched off.
+
+    Parameters
+    ----------
+    input_dim : int
+        Phase-space dimension ``D = 2 N`` (even).
+    hidden_dim : int
+        Hidden units of each MLP.
+    nonlinearity : str
+        ``"tanh"`` (default; fused gradients, as :class:`HNN`), ``"relu"`` or ``"softplus"``.
+    bias_init : {"torch", "zeros"}
+        See :class:`MLP`.
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int = 200, nonlinearity: str = "tanh", bias_init: str = "torch"):
+        super().__init__(input_dim, hidden_dim, nonlinearity, bias_init)
+        if input_dim % 2:
+            raise ValueError(f"a DissipativeHNN needs an even input_dim (q and p), got {input_dim}")
+        self.h_mlp = MLP(input_dim, hidden_dim, 1, nonlinearity, bias_init)
+        self.d_mlp = MLP(input_dim, hidden_dim, 1, nonlinearity, bias_init)
+
+    def hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
+        """The learned conserved part ``H_theta``: states ``(..., D)`` -> ``(...)``."""
+        return self.h_mlp(self._check(x))[..., 0]
+
+    def dissipation(self, x: torch.Tensor) -> torch.Tensor:
+        """The learned dissipation function ``D_theta``: states ``(..., D)`` -> ``(...)``."""
+        return self.d_mlp(self._check(x))[..., 0]
+
+    def _gradient(self, mlp: MLP, x: torch.Tensor) -> torch.Tensor:
+        if self.config["nonlinearity"] == "tanh":
+            return _fused_tanh_gradient(mlp, x)
+        create_graph = torch.is_grad_enabled()
+        with torch.enable_grad():
+            x_in = x if x.requires_grad else x.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(mlp(x_in).sum(), x_in, create_graph=create_graph)
+        return grad
+
+    def conservative_field(self, x: torch.Tensor) -> torch.Tensor:
+        """Divergence-free part ``S_H = (dH/dp, -dH/dq)``: ``(..., D)`` -> ``(..., D)``."""
+        return symplectic_from_gradient(self._gradient(self.h_mlp, self._check(x)))
+
+    def dissipative_field(self, x: torch.Tensor) -> torch.Tensor:
+        """Curl-free part ``grad D_theta``: ``(..., D)`` -> ``(..., D)``."""
+        return self._gradient(self.d_mlp, self._check(x))
+
+    def time_derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """``dx/dt = S_H + grad D`` (D-HNN Eq. 5): ``(..., D)`` -> ``(..., D)``; differentiable once."""
+        x = self._check(x)
+        return self.conservative_field(x) + self.dissipative_field(x)
+
+    def conservative(self) -> "ConservativePart":
+        """The same ``H_theta`` without ``D_theta`` (weights shared): the counterfactual "friction off"."""
+        return ConservativePart(self)
+
+
+class ConservativePart(nn.Module):
+    """The conservative part ``S_H`` of a :class:`DissipativeHNN`, as a model of its own.
+
+    Shares the weights of ``model`` (not a copy). Its field conserves ``H_theta`` exactly.
+    """
+
+    def __init__(self, model: DissipativeHNN):
+        super().__init__()
+        if not isinstance(model, DissipativeHNN):
+            raise TypeError(f"expected a DissipativeHNN, got {type(model).__name__}")
+        self.model = model
+
+    def hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
+        """``H_theta`` of the wrapped model: ``(..., D)`` -> ``(...)``."""
+        return self.model.hamiltonian(x)
+
+    def time_derivative(self, x: torch.Tensor) -> torch.Tensor:
+        """``S_H`` of the wrapped model: ``(..., D)`` -> ``(..., D)``."""
+        return self.model.conservative_field(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.time_derivative(x)
+
+
+class TanhMLPGradient(torch.autograd.Function):
+    """Gradient ``dH/dy`` of ``H(y) = w3 . tanh(W2 tanh(W1 y + b1) + b2) + b3``, fused, for a batch ``(B, N)``.
+
+    The computation of :class:`TanhMLPSymplecticGradient` without the final exchange of the ``q`` and ``p``
+    halves: :class:`SeparableHNN` needs ``dT/dp`` and ``dV/dq`` of networks on ``N`` inputs. Differentiable once;
+    checked against autograd by ``gradcheck`` in the tests.
+    """
+
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, w3):  # noqa: D102 - documented on the class
+        h1 = torch.addmm(b1, x, w1.t()).tanh_()
+        h2 = torch.addmm(b2, h1, w2.t()).tanh_()
+        s1 = torch.addcmul(_ONE.to(h1), h1, h1, value=-1.0)
+        s2 = torch.addcmul(_ONE.to(h2), h2, h2, value=-1.0)
+        g2 = s2 * w3
+        u1 = g2 @ w2
+        g1 = u1 * s1
+        gx = g1 @ w1
+        c2 = (h2 * s2).mul_(w3).mul_(-2.0)
+        c1 = (h1 * u1).mul_(-2.0)
+        ctx.save_for_backward(x, w1, w2, h1, s1, s2, g1, g2, u1, c1, c2)
+        return gx
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, dgx):  # noqa: D102
+        x, w1, w2, h1, s1, s2, g1, g2, u1, c1, c2 = ctx.saved_tensors
+        dgx = dgx.contiguous()
+        dw1 = g1.t() @ dgx
+        dg1 = dgx @ w1.t()
+        du1 = dg1 * s1
+        dg2 = du1 @ w2.t()
+        da2 = dg2 * c2
+        dw3 = (dg2 * s2).sum(0, keepdim=True)
+        dw2 = (g2.t() @ du1).addmm_(da2.t(), h1)
+        db2 = da2.sum(0)
+        dh1 = (da2 @ w2).addcmul_(c1, dg1)
+        da1 = dh1.mul_(s1)
+        dw1 = dw1.addmm_(da1.t(), x)
+        db1 = da1.sum(0)
+        dx = da1 @ w1 if ctx.needs_input_grad[0] else None
+        return dx, dw1, db1, dw2, db2, dw3

@@ -6,7 +6,11 @@ number the book reports as its own is computed in the notebook that shows it.
 
 from __future__ import annotations
 
+from typing import Sequence
+
+from .labels import MODEL_KINDS, MODEL_LABELS
 from .metrics import MeanWithError
+from .tables import Table
 
 #: Table 1 of the paper: ``TABLE_1[task][metric][model] = (value, error)`` in units of ``scale``.
 TABLE_1: dict[str, dict] = {
@@ -63,8 +67,12 @@ TABLE_2: dict[str, dict] = {
 METRIC_NAMES = {"train_loss": "train loss", "test_loss": "test loss", "energy_mse": "energy MSE"}
 
 
-def table1_comparison(task: str, results: dict[str, dict[str, MeanWithError]]) -> str:
-    """A text table of one task's Table 1 row: the paper's values beside this run's.
+def _scale_label(scale: float) -> str:
+    return f"values x {1 / scale:.0e}"
+
+
+def table1_comparison(task: str, results: dict[str, dict[str, MeanWithError]]) -> Table:
+    """One task's Table 1 row: the paper's values beside this run's, as a :class:`~hnnlib.tables.Table`.
 
     Parameters
     ----------
@@ -76,28 +84,94 @@ def table1_comparison(task: str, results: dict[str, dict[str, MeanWithError]]) -
 
     Returns
     -------
-    str
-        Rows per metric; values in the paper's units (3 significant figures).
+    Table
+        One row per metric, a "paper" and a "this run" column per model; values in the paper's
+        units (this run's to 3 significant figures). Prints as text, renders as HTML in Jupyter.
     """
+    row = _published_row(task)
+    scale = row["scale"]
+    body = []
+    for metric, name in METRIC_NAMES.items():
+        cells = [name]
+        for model in MODEL_KINDS:
+            cells += [_published(row, metric, model), _ours(results, metric, model, scale)]
+        body.append(cells)
+    return Table(
+        ["", "paper", "this run", "paper", "this run"], body,
+        title=f"{row['title']} ({_scale_label(scale)})",
+        groups=[("", 1)] + [(MODEL_LABELS[m], 2) for m in MODEL_KINDS],
+    )
+
+
+def table2_comparison(results: dict[str, dict[str, MeanWithError]]) -> Table:
+    """The paper's Table 2 (three bodies, values x 1e2) beside this run's; see :func:`table1_comparison`."""
+    return table1_comparison("three_body", results)
+
+
+def comparison_table(
+    entries: Sequence[tuple[str, str, dict[str, dict[str, MeanWithError]]]], title: str = ""
+) -> Table:
+    """Several tasks in the paper's own layout: tasks as rows, metric x model as columns.
+
+    Each task gets the paper's row, then one row per entry of this book for it.
+
+    Parameters
+    ----------
+    entries : sequence of (task, label, results)
+        ``task`` a key of :data:`TABLE_1` or :data:`TABLE_2`; ``label`` names the row (e.g.
+        ``"this run"`` or ``"this run, q^2 + p^2"``); ``results[metric][model]`` as in
+        :func:`table1_comparison`. Entries of one task must be consecutive.
+    title : str
+        The table's caption.
+
+    Returns
+    -------
+    Table
+        Columns: task (with its scale), source, then train loss, test loss and energy MSE, each
+        for the baseline and the HNN, in each task's units (the paper's).
+    """
+    if not entries:
+        raise ValueError("entries must hold at least one (task, label, results)")
+    tasks: list[str] = []
+    for task, _, _ in entries:
+        if task in tasks and tasks[-1] != task:
+            raise ValueError(f"the entries of task {task!r} must be consecutive")
+        if task not in tasks:
+            tasks.append(task)
+    body = []
+    for task in tasks:
+        row = _published_row(task)
+        scale = row["scale"]
+        name = f"{row['title']} (x {1 / scale:.0e})"
+        body.append([name, "paper"] + [_published(row, m, k) for m in METRIC_NAMES for k in MODEL_KINDS])
+        for entry_task, label, results in entries:
+            if entry_task == task:
+                body.append([name, label] + [_ours(results, m, k, scale) for m in METRIC_NAMES for k in MODEL_KINDS])
+    columns = ["task", "source"] + [MODEL_SHORT[k] for _ in METRIC_NAMES for k in MODEL_KINDS]
+    groups = [("", 2)] + [(name, len(MODEL_KINDS)) for name in METRIC_NAMES.values()]
+    return Table(columns, body, title=title, groups=groups, index_columns=2)
+
+
+#: Short model names for the columns of :func:`comparison_table`.
+MODEL_SHORT = {"baseline": "baseline", "hnn": "HNN"}
+
+
+def _published_row(task: str) -> dict:
     tables = {**TABLE_1, **TABLE_2}
     if task not in tables:
         raise ValueError(f"unknown task {task!r}; expected one of {sorted(tables)}")
-    row = tables[task]
-    scale = row["scale"]
-    lines = [
-        f"{row['title']} (values x {1 / scale:.0e})",
-        f"{'':12s} {'baseline, paper':>16s} {'baseline, this run':>20s} {'HNN, paper':>16s} {'HNN, this run':>20s}",
-    ]
-    for metric, name in METRIC_NAMES.items():
-        line = f"{name:12s}"
-        for model in ("baseline", "hnn"):
-            value, err = row[metric][model]
-            ours = results[metric][model].scaled(1 / scale)
-            line += f" {f'{value:g} +- {err:g}':>16s} {format(ours, '.3g'):>20s}"
-        lines.append(line)
-    return "\n".join(lines)
+    return tables[task]
 
 
-def table2_comparison(results: dict[str, dict[str, MeanWithError]]) -> str:
-    """The paper's Table 2 (three bodies, values x 1e2) beside this run's; see :func:`table1_comparison`."""
-    return table1_comparison("three_body", results)
+def _published(row: dict, metric: str, model: str) -> str:
+    value, err = row[metric][model]
+    return f"{value:g} +- {err:g}"
+
+
+def _ours(results: dict, metric: str, model: str, scale: float) -> str:
+    try:
+        value = results[metric][model]
+    except KeyError as e:
+        raise ValueError(f"results must hold results[metric][model] for metric in {list(METRIC_NAMES)} "
+                         f"and model in {list(MODEL_KINDS)}; missing {e}") from None
+    return format(value.scaled(1 / scale), ".3g")

@@ -19,16 +19,31 @@ from .labels import BASELINE, GROUND_TRUTH, HNN_LABEL
 
 LABELS = (GROUND_TRUTH, BASELINE, HNN_LABEL)
 COLORS = {GROUND_TRUTH: "black", BASELINE: "tab:red", HNN_LABEL: "tab:blue", "data": "tab:gray"}
+COLORS["Lagrangian NN"] = "tab:green"  # chapter 13
+DHNN_LABEL = "dissipative HNN"  # chapter 12
+COLORS[DHNN_LABEL] = "tab:purple"
 LINESTYLES = {GROUND_TRUTH: "--", BASELINE: "-", HNN_LABEL: "-"}
 
 
+#: The book's page: a figure this wide (inches) is shown at about its natural size on the website.
+PAGE_WIDTH = 8.0
+
+
 def use_book_style() -> None:
-    """Set matplotlib defaults used by every chapter (size, fonts, grid)."""
+    """Set matplotlib defaults used by every chapter (size, fonts, grid).
+
+    Figures are at most :data:`PAGE_WIDTH` inches wide, drawn at 120 dpi with 11-point text, so
+    that tick labels stay readable when the website scales a figure to its text column.
+    """
     plt.rcParams.update(
         {
-            "figure.dpi": 100,
-            "figure.figsize": (9, 3.2),
-            "font.size": 10,
+            "figure.dpi": 120,
+            "figure.figsize": (PAGE_WIDTH, 3.6),
+            "font.size": 11,
+            "axes.titlesize": 11,
+            "legend.fontsize": 10,
+            "xtick.labelsize": 10,
+            "ytick.labelsize": 10,
             "axes.grid": True,
             "grid.alpha": 0.3,
             "axes.spines.top": False,
@@ -48,16 +63,19 @@ def plot_vector_field(
     xlim: tuple[float, float] = (-2, 2),
     ylim: tuple[float, float] = (-2, 2),
     n: int = 17,
-    color: str = "tab:gray",
+    color: str = "0.2",
     dtype: torch.dtype = torch.float32,
 ) -> None:
-    """Quiver plot of a 2-D vector field ``field: (B, 2) -> (B, 2)`` on an ``n x n`` grid, evaluated in ``dtype`` (float32 or float64)."""
+    """Quiver plot of a 2-D vector field ``field: (B, 2) -> (B, 2)`` on an ``n x n`` grid, evaluated in ``dtype`` (float32 or float64).
+
+    Arrows are dark (``color``, default a near-black grey) so that they stand out on the grid.
+    """
     dtype = check_float_dtype(dtype)
     q, p = np.meshgrid(np.linspace(*xlim, n), np.linspace(*ylim, n))
     states = torch.as_tensor(np.stack([q.ravel(), p.ravel()], axis=1), dtype=dtype)
     with torch.no_grad():
         v = field(states).detach().cpu().numpy()
-    ax.quiver(q, p, v[:, 0].reshape(q.shape), v[:, 1].reshape(q.shape), color=color, alpha=0.6, angles="xy")
+    ax.quiver(q, p, v[:, 0].reshape(q.shape), v[:, 1].reshape(q.shape), color=color, alpha=0.85, angles="xy")
     ax.set_xlabel("position $q$")
     ax.set_ylabel("momentum $p$")
     ax.set_aspect("equal")
@@ -69,7 +87,7 @@ def plot_phase_trajectories(ax: Axes, trajectories: Mapping[str, np.ndarray], in
         ax.plot(traj[index, :, 0], traj[index, :, 1], lw=1.5, **_style(label))
     ax.set_xlabel("position $q$")
     ax.set_ylabel("momentum $p$")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper right")
 
 
 def plot_over_time(
@@ -82,7 +100,7 @@ def plot_over_time(
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
-    ax.legend(fontsize=8)
+    ax.legend()
 
 
 def plot_loss_curves(ax: Axes, histories: Mapping[str, object]) -> None:
@@ -94,7 +112,7 @@ def plot_loss_curves(ax: Axes, histories: Mapping[str, object]) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("training step")
     ax.set_ylabel("L2 loss of $dx/dt$")
-    ax.legend(fontsize=8)
+    ax.legend()
 
 
 def figure2_row(
@@ -104,9 +122,9 @@ def figure2_row(
     index: int = 0,
     title: str = "",
 ) -> Figure:
-    """One row of the paper's Figure 2 for one initial state.
+    """One row of the paper's Figure 2 for one initial state, laid out 2 x 2 to fit the page.
 
-    Panels: predictions in phase space; coordinate MSE over time (mean over all rollouts);
+    Panels (left to right, top to bottom): predictions in phase space; coordinate MSE over time (mean over all rollouts);
     the HNN-conserved quantity ``H_theta`` along the HNN rollout; total energy along each rollout.
 
     Parameters
@@ -118,11 +136,13 @@ def figure2_row(
     """
     if baseline.true.shape != hnn.true.shape or not np.allclose(baseline.t, hnn.t):
         raise ValueError("baseline and hnn comparisons must share initial states and times")
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+    fig, axes = plt.subplots(2, 2, figsize=(PAGE_WIDTH, 6.6))
+    axes = axes.ravel()
     t = hnn.t
     plot_phase_trajectories(axes[0], {GROUND_TRUTH: hnn.true, BASELINE: baseline.predicted, HNN_LABEL: hnn.predicted}, index)
     axes[0].set_title("Predictions")
-    plot_over_time(axes[1], t, {BASELINE: baseline.coordinate_mse_over_time, HNN_LABEL: hnn.coordinate_mse_over_time}, "MSE between coordinates", logy=True)
+    plot_over_time(axes[1], t, {BASELINE: baseline.coordinate_mse_over_time, HNN_LABEL: hnn.coordinate_mse_over_time},
+                   "coordinate MSE", logy=True)
     axes[1].set_title("MSE between coordinates")
     energies = {GROUND_TRUTH: hnn.true_energy[index], BASELINE: baseline.predicted_energy[index], HNN_LABEL: hnn.predicted_energy[index]}
     plot_over_time(axes[2], t, {HNN_LABEL: hnn_conserved}, r"learned $H_\theta$")
@@ -137,10 +157,10 @@ def figure2_row(
     for ax in axes:
         ax.get_legend().remove()
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.02))
+    fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
@@ -220,7 +240,8 @@ def nbody_figure(system: "NBody", t: np.ndarray, trajectories: Mapping[str, np.n
     trajectories : dict
         ``{label: states of shape (T, 4N)}``, typically ground truth, baseline NN, Hamiltonian NN.
     """
-    fig, axes = plt.subplots(2, len(trajectories), figsize=(4 * len(trajectories), 7.2), squeeze=False)
+    width = min(PAGE_WIDTH * len(trajectories) / 3, 2.9 * len(trajectories))
+    fig, axes = plt.subplots(2, len(trajectories), figsize=(width, 6.4), squeeze=False)
     for col, (label, traj) in enumerate(trajectories.items()):
         q, _ = system.bodies(np.asarray(traj))
         plot_orbits(axes[0, col], q, label)
@@ -235,8 +256,8 @@ def nbody_figure(system: "NBody", t: np.ndarray, trajectories: Mapping[str, np.n
     high = max(ax.get_ylim()[1] for ax in axes[1])
     for ax in axes[1]:
         ax.set_ylim(low, high)  # one energy scale for all models
-    axes[0, 0].legend(fontsize=8, loc="upper right")
-    axes[1, 0].legend(fontsize=8, loc="upper right")
+    axes[0, 0].legend(fontsize=9, loc="upper right")
+    axes[1, 0].legend(fontsize=9, loc="upper right")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -257,21 +278,180 @@ def energy_grid(t: np.ndarray, energies: Mapping[str, np.ndarray], ncols: int = 
         raise ValueError(f"energies must all have the same shape (B, T), got {sorted(shapes)}")
     n = next(iter(shapes))[0]
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.0 * nrows), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH * 1.25, 2.1 * nrows + 0.6), sharex=True, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.axis("off")
             continue
         for label, e in energies.items():
             ax.plot(t, e[i], lw=1.2, **_style(label))
-        ax.set_title(f"state {i}", fontsize=9)
-        ax.tick_params(labelsize=7)
+        ax.set_title(f"state {i}", fontsize=10)
+        ax.tick_params(labelsize=9)
+        ax.locator_params(axis="both", nbins=3)
     for ax in axes[-1]:
         ax.set_xlabel("time $t$")
     for ax in axes[:, 0]:
-        ax.set_ylabel("total energy")
+        ax.set_ylabel("energy")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), bbox_to_anchor=(0.5, -0.01))
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+# --- Figure A.1: the HNN schema ----------------------------------------------------------------------
+
+#: The boxes of :func:`hnn_schema`, per panel: (text, kind). Kinds set the colour.
+SCHEMA_STEPS = {
+    "baseline": [
+        ("input\n$(q, p)$", "data"),
+        ("MLP\n(2 hidden layers)", "model"),
+        ("output\n$(\\dot q, \\dot p)_\\theta$", "model"),
+        ("L2 loss against\n$(dq/dt,\\ dp/dt)$", "loss"),
+    ],
+    "hnn": [
+        ("input\n$(q, p)$", "data"),
+        ("MLP\n(2 hidden layers)", "model"),
+        ("scalar\n$H_\\theta(q, p)$", "model"),
+        ("autograd\n$\\partial H_\\theta/\\partial q,\\ \\partial H_\\theta/\\partial p$", "grad"),
+        ("$S_H = (\\partial H_\\theta/\\partial p,$\n$-\\partial H_\\theta/\\partial q)$", "grad"),
+        ("L2 loss against\n$(dq/dt,\\ dp/dt)$", "loss"),
+    ],
+}
+_SCHEMA_COLORS = {"data": "0.92", "model": "#cfe0f3", "grad": "#d9ecd0", "loss": "#f6d5d0"}
+
+
+def hnn_schema() -> Figure:
+    """The paper's Figure A.1, drawn: (a) a baseline NN, (b) a Hamiltonian NN.
+
+    The baseline maps ``(q, p)`` straight to a predicted time derivative. The HNN maps ``(q, p)``
+    to one scalar ``H_theta``, differentiates it with autograd *inside* the graph
+    (``create_graph=True``), rearranges the gradient into the symplectic gradient ``S_H``
+    (Eq. 2) and compares that with the data's derivatives (Eq. 3); the loss's own backward pass
+    therefore differentiates through a backward pass. Greydanus et al. (2019), Figure A.1.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two panels, one box per step of :data:`SCHEMA_STEPS`, arrows between them.
+    """
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, axes = plt.subplots(2, 1, figsize=(PAGE_WIDTH, 4.4), gridspec_kw={"height_ratios": [1, 1.25]})
+    titles = {"baseline": "(a) Baseline NN", "hnn": "(b) Hamiltonian NN"}
+    n_max = max(len(v) for v in SCHEMA_STEPS.values())
+    for ax, (kind, steps) in zip(axes, SCHEMA_STEPS.items()):
+        ax.set_xlim(0, n_max)
+        ax.set_ylim(-0.3 if kind == "hnn" else 0.1, 0.9)
+        ax.axis("off")
+        ax.set_title(titles[kind], loc="left", fontsize=11)
+        pitch = n_max / len(steps)
+        width = 0.78 * pitch
+        centres = [(i + 0.5) * pitch for i in range(len(steps))]
+        for x, (text, role) in zip(centres, steps):
+            ax.add_patch(FancyBboxPatch((x - width / 2, 0.22), width, 0.56, boxstyle="round,pad=0.02",
+                                        facecolor=_SCHEMA_COLORS[role], edgecolor="0.3", lw=1))
+            ax.text(x, 0.5, text, ha="center", va="center", fontsize=8.5)
+        for left, right in zip(centres[:-1], centres[1:]):
+            ax.annotate("", xy=(right - width / 2 - 0.02, 0.5), xytext=(left + width / 2 + 0.02, 0.5),
+                        arrowprops={"arrowstyle": "->", "color": "0.2", "lw": 1.3})
+        if kind == "hnn":  # the backward pass inside the forward pass
+            ax.annotate("", xy=(centres[1], 0.2), xytext=(centres[3], 0.2),
+                        arrowprops={"arrowstyle": "->", "color": "tab:green", "lw": 1.3, "ls": "--",
+                                    "connectionstyle": "arc3,rad=-0.25"})
+            ax.text((centres[1] + centres[3]) / 2, -0.12, "backward pass through the MLP, kept in the graph (create_graph=True)",
+                    ha="center", va="top", fontsize=8.5, color="tab:green")
+    fig.tight_layout()
+    return fig
+
+
+# --- Rollouts in their vector fields (Figure 1) and more Figure 2 examples (Figure A.2) -------------
+
+
+def field_rollouts_figure(
+    fields: Mapping[str, Callable[[torch.Tensor], torch.Tensor]],
+    rollouts: Mapping[str, np.ndarray],
+    t: np.ndarray,
+    energy: Callable[[np.ndarray], np.ndarray],
+    xlim: tuple[float, float] = (-2, 2),
+    ylim: tuple[float, float] = (-2, 2),
+    title: str = "",
+) -> Figure:
+    """Each model's vector field with its rollout, and the true energy along every rollout: 2 x 2.
+
+    Parameters
+    ----------
+    fields : dict
+        ``{label: field}`` for three labels (ground truth, baseline NN, Hamiltonian NN); each
+        field maps states ``(B, 2)`` to time derivatives ``(B, 2)`` (float32).
+    rollouts : dict
+        ``{label: array of shape (1, T, 2)}``, one rollout per label of ``fields``.
+    t : numpy.ndarray, shape (T,)
+        The rollouts' times.
+    energy : callable
+        The true Hamiltonian, NumPy states ``(T, 2)`` to energies ``(T,)``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Three phase-plane panels (one per label, titled with it) and the energy panel.
+    """
+    if len(fields) != 3 or set(fields) != set(rollouts):
+        raise ValueError(f"fields and rollouts must have the same three labels, got {list(fields)} "
+                         f"and {list(rollouts)}")
+    for label, traj in rollouts.items():
+        if np.shape(traj) != (1, len(t), 2):
+            raise ValueError(f"rollouts[{label!r}] must have shape (1, {len(t)}, 2), got {np.shape(traj)}")
+    fig, axes = plt.subplots(2, 2, figsize=(PAGE_WIDTH, 7.6))
+    axes = axes.ravel()
+    for ax, (label, field) in zip(axes, fields.items()):
+        plot_vector_field(ax, field, xlim=xlim, ylim=ylim, n=15)
+        ax.plot(rollouts[label][0, :, 0], rollouts[label][0, :, 1], color=COLORS.get(label), lw=2)
+        ax.set_title(label)
+    plot_over_time(axes[3], t, {label: energy(np.asarray(traj[0])) for label, traj in rollouts.items()},
+                   "total energy $H$")
+    axes[3].set_title("True energy along each rollout")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def figure2_examples(
+    baseline: "RolloutComparison",  # noqa: F821 - hnnlib.metrics.RolloutComparison
+    hnn: "RolloutComparison",  # noqa: F821
+    indices: tuple[int, ...] = (1, 2),
+    title: str = "",
+) -> Figure:
+    """More examples in the manner of Figure 2 (the paper's Figure A.2): one row per initial state.
+
+    Each row: the three orbits in phase space, and the total energy along each rollout.
+
+    Parameters
+    ----------
+    baseline, hnn : RolloutComparison
+        From :func:`hnnlib.metrics.compare_rollouts` on the same states and times.
+    indices : tuple of int
+        Which rollouts to draw, each in ``[0, B)``.
+    """
+    if baseline.true.shape != hnn.true.shape or not np.allclose(baseline.t, hnn.t):
+        raise ValueError("baseline and hnn comparisons must share initial states and times")
+    n = hnn.true.shape[0]
+    if not indices or any(not 0 <= int(i) < n for i in indices):
+        raise ValueError(f"indices must be a non-empty tuple of rollouts in [0, {n}), got {indices}")
+    fig, axes = plt.subplots(len(indices), 2, figsize=(PAGE_WIDTH, 3.3 * len(indices) + 0.5), squeeze=False)
+    for row, i in zip(axes, indices):
+        plot_phase_trajectories(row[0], {GROUND_TRUTH: hnn.true, BASELINE: baseline.predicted,
+                                         HNN_LABEL: hnn.predicted}, int(i))
+        row[0].set_title(f"state {i}: predictions")
+        plot_over_time(row[1], hnn.t, {GROUND_TRUTH: hnn.true_energy[i], BASELINE: baseline.predicted_energy[i],
+                                       HNN_LABEL: hnn.predicted_energy[i]}, "total energy $H$")
+        row[1].set_title(f"state {i}: total energy")
+        for ax in row:
+            ax.get_legend().remove()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.0))
     if title:
         fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.05, 1, 1))

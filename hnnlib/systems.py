@@ -358,3 +358,255 @@ def get_system(name: str, **params: float) -> HamiltonianSystem:
     except KeyError:
         raise ValueError(f"unknown system {name!r}; expected one of {sorted(SYSTEMS)}") from None
     return cls(**params)
+
+
+class DoublePendulum(HamiltonianSystem):
+    r"""Two point masses on massless rods, the second hung from the first, in a plane (Cranmer et al. 2020, Sec. 5).
+
+    Angles ``theta_i`` are measured from the downward vertical. With ``c = cos(theta_1 - theta_2)``:
+
+    .. math::
+
+        T = \tfrac12 (m_1 + m_2) l_1^2 \dot\theta_1^2 + \tfrac12 m_2 l_2^2 \dot\theta_2^2
+            + m_2 l_1 l_2 c\, \dot\theta_1 \dot\theta_2 = \tfrac12 \dot\theta^\top M(\theta) \dot\theta,
+        \qquad V = -(m_1 + m_2) g l_1 \cos\theta_1 - m_2 g l_2 \cos\theta_2,
+
+    ``L = T - V`` and ``H = p^T M^{-1} p / 2 + V`` with the canonical momenta ``p = M(theta) theta_dot``.
+    The defaults ``m_i = l_i = 1, g = 9.8`` are those of the LNN paper's reference code
+    (``experiment_dblpend/physics.py`` of MilesCranmer/lagrangian_nns).
+
+    **Two state layouts.** As a :class:`HamiltonianSystem` (``hamiltonian``, ``time_derivative``)
+    a state is canonical, ``x = (theta_1, theta_2, p_1, p_2)``. The Lagrangian methods
+    (``lagrangian``, ``energy``, ``acceleration``, ``velocity_derivative``) take velocity states
+    ``s = (theta_1, theta_2, theta_dot_1, theta_dot_2)``, the coordinates a camera or an encoder
+    would give; :meth:`to_canonical` and :meth:`to_velocity` convert between the two with the
+    mass matrix. Every method is batched over leading axes and takes tensors or NumPy arrays.
+
+    Parameters
+    ----------
+    m1, m2, l1, l2, g : float
+        Masses (kg), rod lengths (m) and gravitational acceleration (m/s^2), each > 0.
+    """
+
+    name = "double_pendulum"
+    n_dof = 2
+
+    def __init__(self, m1: float = 1.0, m2: float = 1.0, l1: float = 1.0, l2: float = 1.0, g: float = 9.8):
+        for value, label in ((m1, "m1"), (m2, "m2"), (l1, "l1"), (l2, "l2"), (g, "g")):
+            check_finite_number(value, f"DoublePendulum's {label}", minimum=0.0)
+        self.m1, self.m2, self.l1, self.l2, self.g = (float(v) for v in (m1, m2, l1, l2, g))
+
+    # -- the two forms ------------------------------------------------------------------------
+    @property
+    def potential_scale(self) -> float:
+        """``max V - min V`` over the angles divided by 2, ``(m_1 + m_2) g l_1 + m_2 g l_2`` (J): 29.4 J for the defaults.
+
+        The reference code divides the energy error by this number ("max potential energy").
+        """
+        return (self.m1 + self.m2) * self.g * self.l1 + self.m2 * self.g * self.l2
+
+    def mass_matrix(self, q: ArrayLike) -> ArrayLike:
+        """``M(theta)``, shape ``(..., 2, 2)``, for angles ``q`` of shape ``(..., 2)`` (or full states ``(..., 4)``).
+
+        Symmetric positive definite for every angle: ``det M = m_2 l_1^2 l_2^2 (m_1 + m_2 sin^2(theta_1 - theta_2)) > 0``.
+        """
+        is_numpy = isinstance(q, np.ndarray)
+        q = as_state_tensor(q, None, "q")
+        if q.shape[-1] not in (2, 4):
+            raise ValueError(f"q must have shape (..., 2) (angles) or (..., 4) (a state), got {tuple(q.shape)}")
+        out = self._mass_matrix(q[..., :2])
+        return out.numpy() if is_numpy else out
+
+    def _mass_matrix(self, q: torch.Tensor) -> torch.Tensor:
+        a = (self.m1 + self.m2) * self.l1**2
+        b = self.m2 * self.l1 * self.l2 * torch.cos(q[..., 0] - q[..., 1])
+        d = torch.full_like(b, self.m2 * self.l2**2)
+        return torch.stack([torch.stack([torch.full_like(b, a), b], -1), torch.stack([b, d], -1)], -2)
+
+    def _potential(self, q: torch.Tensor) -> torch.Tensor:
+        return -(self.m1 + self.m2) * self.g * self.l1 * torch.cos(q[..., 0]) - self.m2 * self.g * self.l2 * torch.cos(q[..., 1])
+
+    def _kinetic(self, s: torch.Tensor) -> torch.Tensor:
+        w = s[..., 2:]
+        return 0.5 * (w.unsqueeze(-2) @ self._mass_matrix(s[..., :2]) @ w.unsqueeze(-1))[..., 0, 0]
+
+    def _dl_dq(self, s: torch.Tensor) -> torch.Tensor:
+        """``dL/dtheta``: the Euler-Lagrange equation's force term, ``(..., 4)`` -> ``(..., 2)``."""
+        t1, t2, w1, w2 = s.unbind(-1)
+        c = self.m2 * self.l1 * self.l2 * w1 * w2 * torch.sin(t1 - t2)
+        return torch.stack([-c - (self.m1 + self.m2) * self.g * self.l1 * torch.sin(t1),
+                            c - self.m2 * self.g * self.l2 * torch.sin(t2)], -1)
+
+    def _acceleration(self, s: torch.Tensor) -> torch.Tensor:
+        # Euler-Lagrange: M(theta) theta_ddot = dL/dtheta - (dM/dt) theta_dot
+        t1, t2, w1, w2 = s.unbind(-1)
+        c = self.m2 * self.l1 * self.l2 * torch.sin(t1 - t2) * (w1 - w2)
+        mdot_w = torch.stack([-c * w2, -c * w1], -1)
+        rhs = (self._dl_dq(s) - mdot_w).unsqueeze(-1)
+        return torch.linalg.solve(self._mass_matrix(s[..., :2]), rhs)[..., 0]
+
+    def lagrangian(self, s: ArrayLike) -> ArrayLike:
+        """``L = T - V`` (J) of velocity states ``s = (theta, theta_dot)``, shape ``(..., 4)`` -> ``(...)``."""
+        return _numpy_in_numpy_out(lambda t: self._kinetic(t) - self._potential(t), s, 4, "s")
+
+    def energy(self, s: ArrayLike) -> ArrayLike:
+        """Total energy ``T + V`` (J) of velocity states ``s = (theta, theta_dot)``, ``(..., 4)`` -> ``(...)``."""
+        return _numpy_in_numpy_out(lambda t: self._kinetic(t) + self._potential(t), s, 4, "s")
+
+    def acceleration(self, s: ArrayLike) -> ArrayLike:
+        """Angular accelerations ``theta_ddot`` (rad/s^2) from the Euler-Lagrange equation, ``(..., 4)`` -> ``(..., 2)``."""
+        return _numpy_in_numpy_out(self._acceleration, s, 4, "s")
+
+    def velocity_derivative(self, s: ArrayLike) -> ArrayLike:
+        """``ds/dt = (theta_dot, theta_ddot)`` of velocity states, ``(..., 4)`` -> ``(..., 4)``: the Lagrangian vector field."""
+        return _numpy_in_numpy_out(lambda t: torch.cat([t[..., 2:], self._acceleration(t)], -1), s, 4, "s")
+
+    def to_canonical(self, s: ArrayLike) -> ArrayLike:
+        """``(theta, theta_dot)`` -> ``(theta, p)`` with ``p = M(theta) theta_dot`` (kg m^2/s)."""
+        def convert(t: torch.Tensor) -> torch.Tensor:
+            p = (self._mass_matrix(t[..., :2]) @ t[..., 2:].unsqueeze(-1))[..., 0]
+            return torch.cat([t[..., :2], p], -1)
+
+        return _numpy_in_numpy_out(convert, s, 4, "s")
+
+    def to_velocity(self, x: ArrayLike) -> ArrayLike:
+        """``(theta, p)`` -> ``(theta, theta_dot)`` with ``theta_dot = M(theta)^-1 p``."""
+        return _numpy_in_numpy_out(self._to_velocity, x, 4, "x")
+
+    def _to_velocity(self, x: torch.Tensor) -> torch.Tensor:
+        w = torch.linalg.solve(self._mass_matrix(x[..., :2]), x[..., 2:].unsqueeze(-1))[..., 0]
+        return torch.cat([x[..., :2], w], -1)
+
+    def normal_mode_frequencies(self) -> tuple[float, float]:
+        """Angular frequencies (rad/s) of the two small-oscillation modes, slow first: ``sqrt`` of the
+        eigenvalues of ``M(0)^-1 K`` with ``K = diag((m_1 + m_2) g l_1, m_2 g l_2)``."""
+        m0 = self._mass_matrix(torch.zeros(2, dtype=torch.float64)).numpy()
+        k = np.diag([(self.m1 + self.m2) * self.g * self.l1, self.m2 * self.g * self.l2])
+        w2 = np.sort(np.linalg.eigvals(np.linalg.solve(m0, k)).real)
+        return float(np.sqrt(w2[0])), float(np.sqrt(w2[1]))
+
+    # -- the Hamiltonian form (canonical states) -------------------------------------------------
+    def _hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
+        s = self._to_velocity(x)
+        return self._kinetic(s) + self._potential(s)
+
+    def _time_derivative(self, x: torch.Tensor) -> torch.Tensor:
+        # dtheta/dt = dH/dp = M^-1 p;  dp/dt = -dH/dtheta = dL/dtheta at theta_dot = M^-1 p
+        s = self._to_velocity(x)
+        return torch.cat([s[..., 2:], self._dl_dq(s)], -1)
+
+
+SYSTEMS[DoublePendulum.name] = DoublePendulum
+
+
+class DampedOscillator(HamiltonianSystem):
+    """A mass-spring with viscous friction: ``dq/dt = p / m``, ``dp/dt = -k q - gamma p``.
+
+    The conservative part is :class:`MassSpring`'s ``H = k q^2 / 2 + p^2 / (2 m)``; friction adds
+    the gradient of the Rayleigh-type dissipation function ``D = -gamma p^2 / 2``, so that the
+    field is the Helmholtz sum ``S_H + grad D`` of the dissipative HNN (Sosanya & Greydanus,
+    "Dissipative Hamiltonian Neural Networks", 2022, Eq. 5). Energy decays at the rate
+    ``dH/dt = -gamma p^2 / m <= 0``. In ``q``: ``q'' + gamma q' + omega_0^2 q = 0`` with
+    ``omega_0 = sqrt(k / m)``; for ``gamma < 2 omega_0`` (underdamped) it oscillates at
+    ``omega_d = sqrt(omega_0^2 - gamma^2 / 4)`` inside an envelope ``exp(-gamma t / 2)``, and
+    :meth:`solution` is exact. ``gamma = 0`` is :class:`MassSpring`.
+
+    Parameters
+    ----------
+    k : float
+        Spring constant (> 0). Default 2, with ``m = 1/2``: ``H = q^2 + p^2`` as in Task 1.
+    m : float
+        Mass (> 0).
+    gamma : float
+        Friction rate (>= 0), in 1 / time unit.
+    """
+
+    name = "damped_oscillator"
+    n_dof = 1
+
+    def __init__(self, k: float = 2.0, m: float = 0.5, gamma: float = 0.1):
+        if not (k > 0 and m > 0):
+            raise ValueError(f"DampedOscillator needs k > 0 and m > 0, got k={k}, m={m}")
+        if not gamma >= 0:
+            raise ValueError(f"DampedOscillator needs a friction rate gamma >= 0, got {gamma}")
+        self.k, self.m, self.gamma = float(k), float(m), float(gamma)
+
+    @property
+    def omega0(self) -> float:
+        """Undamped angular frequency ``sqrt(k / m)`` (rad / time unit)."""
+        return float(np.sqrt(self.k / self.m))
+
+    @property
+    def omega_d(self) -> float:
+        """Damped angular frequency ``sqrt(omega_0^2 - gamma^2 / 4)``; ValueError unless underdamped."""
+        w2 = self.k / self.m - self.gamma**2 / 4
+        if w2 <= 0:
+            raise ValueError(f"not underdamped: gamma={self.gamma} >= 2 omega_0={2 * self.omega0:.6g}")
+        return float(np.sqrt(w2))
+
+    @property
+    def period(self) -> float:
+        """Period ``2 pi / omega_d`` of the damped oscillation (any amplitude: the system is linear)."""
+        return 2 * np.pi / self.omega_d
+
+    def _hamiltonian(self, x: torch.Tensor) -> torch.Tensor:
+        q, p = x[..., 0], x[..., 1]
+        return 0.5 * self.k * q**2 + p**2 / (2 * self.m)
+
+    def _dissipation(self, x: torch.Tensor) -> torch.Tensor:
+        return -0.5 * self.gamma * x[..., 1] ** 2
+
+    def _conservative(self, x: torch.Tensor) -> torch.Tensor:
+        q, p = x[..., 0], x[..., 1]
+        return torch.stack([p / self.m, -self.k * q], dim=-1)
+
+    def _dissipative(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([torch.zeros_like(x[..., 1]), -self.gamma * x[..., 1]], dim=-1)
+
+    def _time_derivative(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conservative(x) + self._dissipative(x)
+
+    def time_derivative(self, x: ArrayLike) -> ArrayLike:
+        """Exact ``dx/dt = S_H + grad D``: states ``(..., 2)`` -> ``(..., 2)`` (same type)."""
+        return _numpy_in_numpy_out(self._time_derivative, x, 2, "x")
+
+    def dissipation(self, x: ArrayLike) -> ArrayLike:
+        """``D(x) = -gamma p^2 / 2``: states ``(..., 2)`` -> ``(...)``; defined up to a constant."""
+        return _numpy_in_numpy_out(self._dissipation, x, 2, "x")
+
+    def conservative_field(self, x: ArrayLike) -> ArrayLike:
+        """The divergence-free part ``S_H = (dH/dp, -dH/dq)``: ``(..., 2)`` -> ``(..., 2)``."""
+        return _numpy_in_numpy_out(self._conservative, x, 2, "x")
+
+    def dissipative_field(self, x: ArrayLike) -> ArrayLike:
+        """The curl-free part ``grad D = (0, -gamma p)``: ``(..., 2)`` -> ``(..., 2)``."""
+        return _numpy_in_numpy_out(self._dissipative, x, 2, "x")
+
+    def energy_rate(self, x: ArrayLike) -> ArrayLike:
+        """``dH/dt = grad H . grad D = -gamma p^2 / m``: ``(..., 2)`` -> ``(...)``."""
+        return _numpy_in_numpy_out(lambda s: -self.gamma * s[..., 1] ** 2 / self.m, x, 2, "x")
+
+    def solution(self, x0: ArrayLike, t: ArrayLike) -> np.ndarray:
+        """Exact (underdamped) trajectory from ``x0`` at times ``t``.
+
+        Parameters
+        ----------
+        x0 : array, shape (2,) or (B, 2)
+        t : array, shape (T,)
+            Times from the start (any order).
+
+        Returns
+        -------
+        numpy.ndarray, float64, shape (T, 2) or (B, T, 2)
+        """
+        x0 = np.asarray(as_state_tensor(x0, 2, "x0").detach().cpu().double().numpy())
+        t = np.asarray(t, dtype=np.float64)
+        if t.ndim != 1 or not np.all(np.isfinite(t)):
+            raise ValueError(f"t must be a finite 1-D array of times, got shape {t.shape}")
+        wd, g = self.omega_d, self.gamma
+        q0, v0 = x0[..., 0:1], x0[..., 1:2] / self.m
+        a, b = q0, (v0 + 0.5 * g * q0) / wd
+        env, c, s = np.exp(-0.5 * g * t), np.cos(wd * t), np.sin(wd * t)
+        q = env * (a * c + b * s)
+        v = env * (-0.5 * g * (a * c + b * s) + wd * (b * c - a * s))
+        return np.stack([q, self.m * v], axis=-1)

@@ -8,6 +8,7 @@ import math
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,17 @@ def log_training(model: nn.Module, tensors: Iterable[torch.Tensor | None], optio
     digest.update(json.dumps(options, sort_keys=True, default=str).encode())
     with open(path, "a", encoding="utf-8") as log:
         log.write(f"{digest.hexdigest()} {description or ''}\n")
+
+
+@contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(n)``, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def set_seed(seed: int) -> None:

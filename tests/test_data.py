@@ -167,7 +167,8 @@ def test_test_fraction_and_t_span():
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(system="double_pendulum"), ValueError, "unknown system"),
+        (dict(system="no_such_system"), ValueError, "unknown system"),
+        (dict(system="double_pendulum"), ValueError, "needs n_dof == 1"),
         (dict(noise_std=-0.1), ValueError, "noise_std"),
         (dict(noise_std=float("nan")), ValueError, "noise_std"),
         (dict(test_fraction=0.0), ValueError, "test_fraction"),

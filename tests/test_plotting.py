@@ -27,10 +27,11 @@ def comparison(seed: int, b: int = 3, n_t: int = 20) -> RolloutComparison:
 
 
 def test_use_book_style():
-    """The book style sets the figure size and turns the grid on."""
+    """The book style sets a page-wide figure size, a sharp dpi, readable fonts and the grid."""
     plt.rcdefaults()
     plotting.use_book_style()
-    assert tuple(plt.rcParams["figure.figsize"]) == (9, 3.2)
+    assert tuple(plt.rcParams["figure.figsize"]) == (plotting.PAGE_WIDTH, 3.6)
+    assert plt.rcParams["figure.dpi"] >= 120 and plt.rcParams["font.size"] >= 11
     assert plt.rcParams["axes.grid"] is True
     plt.rcdefaults()
 
@@ -103,6 +104,8 @@ def test_figure2_row():
     assert [len(ax.get_lines()) for ax in fig.axes] == [3, 2, 1, 3]
     assert fig.axes[1].get_yscale() == "log"
     assert fig._suptitle.get_text() == "Task 1"
+    width, height = fig.get_size_inches()
+    assert width <= plotting.PAGE_WIDTH and height > width / 2  # 2 x 2, fits the page
 
 
 def test_figure2_row_refuses_mismatched_comparisons():
@@ -119,3 +122,53 @@ def test_plot_vector_field_refuses_non_float_dtypes(dtype):
     with pytest.raises(ValueError, match="torch.float32 or torch.float64"):
         plotting.plot_vector_field(ax, MassSpring().time_derivative, dtype=dtype)
     plt.close(fig)
+
+
+def test_hnn_schema_draws_every_step_of_both_models():
+    """Figure A.1: one box and one label per step, arrows between consecutive boxes."""
+    from matplotlib.patches import FancyBboxPatch
+    from matplotlib.text import Annotation
+
+    fig = plotting.hnn_schema()
+    baseline, hnn = fig.axes
+    assert baseline.get_title(loc="left") == "(a) Baseline NN" and hnn.get_title(loc="left") == "(b) Hamiltonian NN"
+    for ax, kind in [(baseline, "baseline"), (hnn, "hnn")]:
+        steps = plotting.SCHEMA_STEPS[kind]
+        assert sum(isinstance(p, FancyBboxPatch) for p in ax.patches) == len(steps)
+        texts = [t.get_text() for t in ax.texts]
+        assert all(text in texts for text, _ in steps)
+        arrows = [t for t in ax.texts if isinstance(t, Annotation)]
+        assert len(arrows) == len(steps) - 1 + (kind == "hnn")  # the HNN's backward-pass arrow
+    assert any("create_graph=True" in t.get_text() for t in hnn.texts)
+    assert fig.get_size_inches()[0] <= plotting.PAGE_WIDTH
+    plt.close(fig)
+
+
+def test_field_rollouts_figure_is_2x2_with_energy_panel():
+    system = MassSpring()
+    t = np.linspace(0, 1, 30)
+    traj = np.stack([np.cos(2 * t), -np.sin(2 * t)], axis=-1)[None]
+    labels = (plotting.GROUND_TRUTH, plotting.BASELINE, plotting.HNN_LABEL)
+    fields = {label: system.time_derivative for label in labels}
+    fig = plotting.field_rollouts_figure(fields, {label: traj for label in labels}, t,
+                                         system.hamiltonian, title="Figure 1")
+    assert [ax.get_title() for ax in fig.axes] == [*labels, "True energy along each rollout"]
+    assert len(fig.axes[3].get_lines()) == 3
+    np.testing.assert_allclose(fig.axes[3].get_lines()[0].get_ydata(), system.hamiltonian(traj[0]))
+    with pytest.raises(ValueError, match=r"shape \(1, 30, 2\)"):
+        plotting.field_rollouts_figure(fields, {label: traj[0] for label in labels}, t, system.hamiltonian)
+    with pytest.raises(ValueError, match="same three labels"):
+        plotting.field_rollouts_figure(fields, {labels[0]: traj}, t, system.hamiltonian)
+    plt.close("all")
+
+
+def test_figure2_examples_one_row_per_state():
+    fig = plotting.figure2_examples(comparison(1), comparison(2), indices=(0, 2), title="Figure A.2")
+    assert [ax.get_title() for ax in fig.axes] == [
+        "state 0: predictions", "state 0: total energy", "state 2: predictions", "state 2: total energy"]
+    assert [len(ax.get_lines()) for ax in fig.axes] == [3, 3, 3, 3]
+    with pytest.raises(ValueError, match=r"indices must be .* in \[0, 3\)"):
+        plotting.figure2_examples(comparison(1), comparison(2), indices=(3,))
+    with pytest.raises(ValueError, match="share"):
+        plotting.figure2_examples(comparison(1, b=3), comparison(2, b=4))
+    plt.close("all")

@@ -132,7 +132,7 @@ def test_get_system_registry():
     assert "g=9.81" in repr(pend)
 
 
-@pytest.mark.parametrize("name", ["double_pendulum", ""])
+@pytest.mark.parametrize("name", ["triple_pendulum", ""])
 def test_get_system_unknown_name(name):
     """An unknown name gives a ValueError that lists the known systems."""
     with pytest.raises(ValueError, match="unknown system.*mass_spring.*pendulum"):

@@ -31,7 +31,8 @@ from .config import (
     ExperimentConfig, NBodyConfig, OscillatorConfig, PixelConfig, RealPendulumConfig, SimulatedConfig, VectorFieldConfig, config_hash,
 )
 from .report import format_summary, summary_records, write_csv, write_json
-from .runner import METRICS, ExperimentResult, SeedSummary, run_experiment, run_many, torch_threads, trained_models
+from ..training import torch_threads
+from .runner import METRICS, ExperimentResult, SeedSummary, run_experiment, run_many, trained_models
 from .steps import Evaluation
 from .tasks import TASKS, Task, get_task, make_config, register_task
 

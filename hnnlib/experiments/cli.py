@@ -1,4 +1,8 @@
-"""The command line, ``python -m hnnlib.experiments``: reproduce Table 1 / Table 2 rows over seeds."""
+"""The command line, ``python -m hnnlib.experiments``: reproduce Table 1 / Table 2 rows over seeds.
+
+The chapters beyond the paper have their own protocols and tables, reached through the same
+command: ``python -m hnnlib.experiments trajectories|friction|lagrangian [options]``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,14 @@ from .report import format_summary, write_csv, write_json
 from .runner import logger, run_many
 from .tasks import TASKS, make_config
 
-__all__ = ["build_parser", "main"]
+__all__ = ["FOLLOWUP_COMMANDS", "build_parser", "main"]
+
+# The chapters beyond the paper: each protocol's own command line, in hnnlib.experiments.<name>.
+FOLLOWUP_COMMANDS = {
+    "trajectories": "chapter 10: DGNet's ODE protocol, learning from observed trajectories",
+    "friction": "chapter 12: the dissipative HNN under the D-HNN paper's and DGNet's protocols",
+    "lagrangian": "chapter 13: the Lagrangian NN on the double pendulum, the LNN paper's metric",
+}
 
 
 def _parse_override(text: str) -> tuple[str, Any]:
@@ -62,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
             "  python -m hnnlib.experiments mass_spring --seeds 0 1 2\n"
             "  python -m hnnlib.experiments all --seeds 0 --csv table1.csv --json table1.json\n"
             "  python -m hnnlib.experiments pendulum --set steps=200 --no-cache   # a quick, non-paper run\n"
-            "Task 3 reads the real-pendulum recording from $HNNLIB_DATA_DIR (see hnnlib.realdata)."
+            "Task 3 reads the real-pendulum recording from $HNNLIB_DATA_DIR (see hnnlib.realdata).\n"
+            "beyond the paper (each with its own options; add --help):\n"
+            + "".join(f"  python -m hnnlib.experiments {name:<12}  {what}\n" for name, what in FOLLOWUP_COMMANDS.items())
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -100,6 +113,12 @@ def _expand_tasks(names: Sequence[str], parser: argparse.ArgumentParser) -> list
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m hnnlib.experiments``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in FOLLOWUP_COMMANDS:
+        import importlib
+
+        module = importlib.import_module(f"{__package__}.{argv[0]}")
+        return int(module.main(argv[1:]) or 0)
     parser = build_parser()
     args = parser.parse_args(argv)
     tasks = _expand_tasks(args.tasks, parser)

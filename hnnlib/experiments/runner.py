@@ -11,9 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -24,28 +23,17 @@ from .._checks import check_seed
 from ..labels import MODEL_KINDS, MODEL_LABELS
 from ..metrics import MeanWithError, RolloutComparison
 from ..progress import progress_bar
-from ..training import TrainingHistory, set_seed
+from ..training import TrainingHistory, set_seed, torch_threads
 from .cache import ModelCache, as_cache
 from .config import ExperimentConfig
 from .tasks import Task, get_task, make_config
 
-__all__ = ["METRICS", "ExperimentResult", "SeedSummary", "run_experiment", "run_many", "torch_threads", "trained_models"]
+__all__ = ["METRICS", "ExperimentResult", "SeedSummary", "run_experiment", "run_many", "trained_models"]
 
 logger = logging.getLogger("hnnlib.experiments")
 
 #: The metrics of a Table 1 row.
 METRICS: tuple[str, ...] = ("train_loss", "test_loss", "energy_mse")
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)``, then restore the previous count."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @dataclass

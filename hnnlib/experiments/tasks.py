@@ -170,3 +170,9 @@ def make_config(task: str | ExperimentConfig, seed: int | None = None, **overrid
     if "task" in overrides and overrides["task"] != config.task:
         raise ValueError("the task of a config cannot be overridden; start from the other task's config")
     return dataclasses.replace(config, **overrides) if overrides else config
+
+from . import lagrangian as _lagrangian  # noqa: E402,F401  chapter 13: the double pendulum (its own registry)
+from . import trajectories as _trajectories  # noqa: E402,F401  chapter 10: DGNet's protocol (its own registry)
+
+
+from . import friction as _friction  # noqa: E402,F401  chapter 12: the dissipative HNN (its own registry)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .._checks import as_state_tensor, check_positive_int
@@ -184,9 +185,18 @@ class PixelDynamicsModel(nn.Module):
 
     def _losses(self, x: torch.Tensor, x_next: torch.Tensor) -> PixelLosses:
         """:meth:`losses` without the input checks (the training loop checks its data once)."""
-        z_both = self.autoencoder.encode(torch.cat([x, x_next]))  # one pass through the encoder
-        z, z_next = z_both[: x.shape[0]], z_both[x.shape[0]:]
-        autoencoder = (self.autoencoder.decode(z) - x).pow(2).mean()
+        return self._stacked_losses(torch.cat([x, x_next]))
+
+    def _stacked_losses(self, both: torch.Tensor) -> PixelLosses:
+        """:meth:`losses` of ``both = cat([x, x_next])``, shape (2B, input_dim), unchecked.
+
+        The training loop gathers each minibatch of pairs straight into this layout, so the
+        encoder sees ``x`` and ``x_next`` in one pass without a copy to join them.
+        """
+        n = both.shape[0] // 2
+        z_both = self.autoencoder.encode(both)  # one pass through the encoder
+        z, z_next = z_both[:n], z_both[n:]
+        autoencoder = F.mse_loss(self.autoencoder.decode(z), both[:n])  # mean squared pixel error, one kernel
         half = z.shape[-1] // 2
         canonical = (z[:, half:] - (z_next[:, :half] - z[:, :half])).pow(2).mean()
         dynamics = (z_next - (z + self.dynamics.time_derivative(z))).pow(2).mean()
@@ -314,8 +324,11 @@ def fit_pixel_model(
     log_training(model, (x, x_next), dict(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay,
                                           batch_size=batch_size, seed=seed), description)
 
+    pairs = torch.stack([x, x_next])  # (2, n_samples, input_dim): one gather per minibatch below
+
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        return model._losses(x.index_select(0, idx), x_next.index_select(0, idx)).total  # = x[idx], faster
+        both = pairs.index_select(1, idx).view(2 * idx.shape[0], -1)  # = cat([x[idx], x_next[idx]])
+        return model._stacked_losses(both).total
 
     def eval_losses() -> tuple[float, float]:
         train_loss = evaluate_pixel_loss(model, x, x_next)

@@ -97,3 +97,12 @@ def test_every_config_field_has_a_rule():
     classes = [config_module.OscillatorConfig, config_module.RealPendulumConfig, config_module.NBodyConfig, config_module.PixelConfig]
     missing = sorted({f.name for cls in classes for f in dataclasses.fields(cls)} - set(fields.RULES))
     assert missing == []
+
+
+@pytest.mark.parametrize("name", ["trajectories", "friction", "lagrangian"])
+def test_cli_reaches_the_chapters_beyond_the_paper(name, capsys):
+    """``python -m hnnlib.experiments NAME --help`` is that protocol's own command line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert f"python -m hnnlib.experiments {name}" in capsys.readouterr().out

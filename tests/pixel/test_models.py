@@ -103,6 +103,24 @@ def test_training_lowers_the_loss_and_is_deterministic(kind):
     assert len(history.batch_loss) == 150 and not model.training
 
 
+@pytest.mark.parametrize("kind", ["hnn", "baseline"])
+def test_training_minibatches_are_the_checked_loss_of_the_sampled_pairs(kind):
+    """fit_pixel_model gathers each minibatch straight into cat([x, x_next]); its first step must be
+    exactly one Adam step on losses(x[idx], x_next[idx]) for the sampler's first idx."""
+    from hnnlib.training import minibatch_indices
+
+    x, x_next = moving_blob_data()
+    by_loop = small_model(kind)
+    fit_pixel_model(by_loop, x, x_next, steps=1, batch_size=16, weight_decay=0.0, seed=3, progress=False)
+    by_hand = small_model(kind)
+    idx = next(iter(minibatch_indices(x.shape[0], 16, 1, seed=3, device=x.device)))
+    optimizer = torch.optim.Adam(by_hand.parameters(), lr=1e-3, fused=True)
+    by_hand.losses(x[idx], x_next[idx]).total.backward()
+    optimizer.step()
+    for (name, a), b in zip(by_loop.named_parameters(), by_hand.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
 def test_rollout_shapes_and_latent_energy_conservation():
     model = small_model("hnn")
     x, _ = moving_blob_data()

@@ -1,0 +1,371 @@
+"""The Euler-Lagrange equation as code, and the Lagrangian Neural Network (Cranmer et al. 2020).
+
+A Lagrangian system has velocity states ``s = (q, q_dot)`` of shape ``(..., 2N)`` and a scalar
+``L(q, q_dot)``. The Euler-Lagrange equation ``d/dt dL/dq_dot = dL/dq``, expanded by the chain rule,
+gives the accelerations (LNN paper, Eq. 6)::
+
+    q_ddot = (d2L/dq_dot2)^-1 (dL/dq - (d2L/dq_dot dq) q_dot)
+
+Only three pieces of the Hessian of ``L`` are needed: the gradient ``dL/dq``, the ``N x N``
+velocity Hessian ``d2L/dq_dot2`` (the mass matrix, for a mechanical ``L``) and the mixed
+product ``(d2L/dq_dot dq) q_dot``, one Jacobian-vector product. :func:`euler_lagrange` computes
+them per state with ``torch.func`` (``jacrev`` inside ``jvp``) and batches them with ``vmap``:
+no Python loop over states. :func:`euler_lagrange_loop` is the per-state loop that the batched
+version replaces, kept for the benchmark and the tests.
+
+The velocity Hessian must be invertible. :func:`solve_velocity_hessian` refuses a singular or
+ill-conditioned one with a :class:`SingularHessianError` that names the states where it happened.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch.func import jacrev, jvp, vmap
+
+from ._checks import as_state_tensor, check_finite_number
+from .models import MLP, _DynamicsModel
+
+__all__ = [
+    "LNN", "SingularHessianError", "euler_lagrange", "euler_lagrange_loop", "lagrangian_vector_field", "solve_velocity_hessian",
+]
+
+#: ``L(s) -> scalar`` for ONE velocity state ``s`` of shape ``(2N,)``.
+SingleLagrangian = Callable[[torch.Tensor], torch.Tensor]
+
+
+class SingularHessianError(ValueError):
+    """The velocity Hessian ``d2L/dq_dot2`` is singular (or numerically so) at some states.
+
+    Attributes
+    ----------
+    rows : list of int
+        Indices (in the flattened batch) of the offending states.
+    states : torch.Tensor, shape (len(rows), 2N)
+    """
+
+    def __init__(self, message: str, rows: list[int], states: torch.Tensor):
+        super().__init__(message)
+        self.rows = rows
+        self.states = states
+
+
+def _default_rcond(dtype: torch.dtype) -> float:
+    return 10 * torch.finfo(dtype).eps
+
+
+def solve_velocity_hessian(hessian: torch.Tensor, rhs: torch.Tensor, states: torch.Tensor, *, rcond: float | None = None) -> torch.Tensor:
+    """Solve ``hessian @ a = rhs`` for every state, refusing singular or ill-conditioned Hessians.
+
+    The Hessian ``d2L/dq_dot2`` is symmetric. It counts as singular where its smallest absolute
+    eigenvalue is at most ``rcond`` times its largest (the inverse condition number), where an
+    eigenvalue is not finite, or where the LU solve reports a zero pivot.
+
+    Parameters
+    ----------
+    hessian : torch.Tensor, shape (B, N, N)
+    rhs : torch.Tensor, shape (B, N)
+    states : torch.Tensor, shape (B, 2N)
+        The states, only to name them in the error.
+    rcond : float, optional
+        Default ``10 * eps`` of the dtype (about 1.2e-6 in float32, 2.2e-15 in float64).
+
+    Returns
+    -------
+    torch.Tensor, shape (B, N)
+
+    Raises
+    ------
+    SingularHessianError
+        Naming (up to five of) the offending states and their inverse condition numbers.
+    """
+    rcond = _default_rcond(hessian.dtype) if rcond is None else check_finite_number(rcond, "rcond", minimum=0.0, strict=False)
+    with torch.no_grad():
+        eig = torch.linalg.eigvalsh(hessian.detach()).abs()
+        inverse_condition = eig.amin(-1) / eig.amax(-1).clamp_min(torch.finfo(eig.dtype).tiny)
+        bad = ~torch.isfinite(eig).all(-1) | (inverse_condition <= rcond)
+    solution, info = torch.linalg.solve_ex(hessian, rhs.unsqueeze(-1))
+    bad = bad | (info != 0)
+    if bool(bad.any()):
+        rows = torch.nonzero(bad).flatten().tolist()
+        shown = ", ".join(
+            f"row {r}: s = {[round(v, 4) for v in states[r].detach().cpu().tolist()]} (1/cond = {float(inverse_condition[r]):.2e})"
+            for r in rows[:5]
+        )
+        more = f" and {len(rows) - 5} more" if len(rows) > 5 else ""
+        raise SingularHessianError(
+            f"the velocity Hessian d2L/dq_dot2 is singular (1/cond <= {rcond:.2e}) at {len(rows)} of {hessian.shape[0]} states: "
+            f"{shown}{more}. The Euler-Lagrange equation has no unique acceleration there; a learned L needs "
+            "a velocity-dependent (kinetic) part that is non-degenerate everywhere",
+            rows, states[rows].detach(),
+        )
+    return solution[..., 0]
+
+
+def _pieces(lagrangian: SingleLagrangian, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ONE state: the velocity Hessian ``(N, N)`` and the right-hand side ``dL/dq - (d2L/dq_dot dq) q_dot`` ``(N,)``.
+
+    Three forward-over-reverse products with the gradient ``g = dL/ds``: along ``(q_dot, 0)``
+    (its velocity half is the mixed term) and along ``(0, e_j)`` for each ``j`` (the columns of
+    the velocity Hessian).
+    """
+    n = s.shape[-1] // 2
+    grad = jacrev(lagrangian)
+    eye = torch.eye(n, dtype=s.dtype, device=s.device)
+    directions = torch.cat([torch.cat([s[n:], torch.zeros_like(s[n:])])[None], torch.cat([torch.zeros_like(eye), eye], 1)], 0)
+
+    def along(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return jvp(grad, (s,), (v,))
+
+    g, hv = vmap(along)(directions)  # g: the same gradient, once per direction
+    return hv[1:, n:], g[0, :n] - hv[0, n:]  # velocity Hessian is symmetric: columns = rows
+
+
+def euler_lagrange(lagrangian: SingleLagrangian, s: torch.Tensor, *, rcond: float | None = None) -> torch.Tensor:
+    """Accelerations ``q_ddot`` of velocity states ``s`` under the Lagrangian ``lagrangian`` (LNN paper, Eq. 6).
+
+    Batched with ``torch.func.vmap``: one call evaluates every state, with no Python loop.
+    Differentiable (gradients flow to whatever ``lagrangian`` closes over, e.g. a network's
+    weights), so a loss on the accelerations trains ``L``.
+
+    Parameters
+    ----------
+    lagrangian : callable
+        ``L(s)`` for ONE state ``s`` of shape ``(2N,)``, returning a scalar; written with torch
+        operations that ``torch.func`` can transform.
+    s : torch.Tensor, shape (..., 2N)
+        Velocity states ``(q, q_dot)``.
+    rcond : float, optional
+        See :func:`solve_velocity_hessian`.
+
+    Returns
+    -------
+    torch.Tensor, shape (..., N)
+
+    Raises
+    ------
+    SingularHessianError
+        Where ``d2L/dq_dot2`` is singular, naming the states.
+    """
+    s = as_state_tensor(s, None, "s")
+    if s.shape[-1] % 2:
+        raise ValueError(f"s must have an even last axis (q and q_dot), got shape {tuple(s.shape)}")
+    flat = s.reshape(-1, s.shape[-1])
+    hessian, rhs = vmap(lambda state: _pieces(lagrangian, state))(flat)
+    return solve_velocity_hessian(hessian, rhs, flat, rcond=rcond).reshape(*s.shape[:-1], s.shape[-1] // 2)
+
+
+def euler_lagrange_loop(lagrangian: SingleLagrangian, s: torch.Tensor, *, create_graph: bool = False) -> torch.Tensor:
+    """The same accelerations as :func:`euler_lagrange`, one state at a time (a Python loop).
+
+    What a per-sample implementation does (``torch.autograd.functional.hessian`` on each state,
+    then a solve): slow, kept only as the reference the batched version is tested and timed
+    against (``benchmarks/lnn_batched.py``).
+
+    Parameters
+    ----------
+    lagrangian : callable
+        As for :func:`euler_lagrange`.
+    s : torch.Tensor, shape (B, 2N)
+    create_graph : bool
+        Keep the graph (for training).
+
+    Returns
+    -------
+    torch.Tensor, shape (B, N)
+    """
+    s = as_state_tensor(s, None, "s")
+    if s.ndim != 2 or s.shape[-1] % 2:
+        raise ValueError(f"s must have shape (B, 2N), got {tuple(s.shape)}")
+    n = s.shape[-1] // 2
+    out = []
+    for state in s:
+        state = state.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(lagrangian(state), state, create_graph=True)
+            h = torch.autograd.functional.hessian(lagrangian, state, create_graph=create_graph)
+        rhs = g[:n] - h[n:, :n] @ state[n:].detach()
+        out.append(solve_velocity_hessian(h[None, n:, n:], rhs[None], state[None])[0])
+    return torch.stack(out)
+
+
+def lagrangian_vector_field(lagrangian: SingleLagrangian, *, rcond: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The vector field ``s -> ds/dt = (q_dot, q_ddot)`` of a Lagrangian, for the integrators of :mod:`hnnlib.integrators`."""
+
+    def field(s: torch.Tensor) -> torch.Tensor:
+        n = s.shape[-1] // 2
+        return torch.cat([s[..., n:], euler_lagrange(lagrangian, s, rcond=rcond)], -1)
+
+    return field
+
+
+class LNN(_DynamicsModel):
+    """Lagrangian Neural Network: an MLP ``L_theta(q, q_dot)`` whose Euler-Lagrange equation is the dynamics.
+
+    Cranmer, Greydanus, Hoyer, Battaglia, Spergel & Ho, "Lagrangian Neural Networks", ICLR 2020
+    workshop (arXiv:2003.04630), Eq. 6. ``time_derivative(s) = (q_dot, q_ddot)`` with ``q_ddot``
+    from :func:`euler_lagrange`, batched with ``torch.func.vmap``; the L2 loss on it trains
+    ``L_theta`` (the targets need only the accelerations, but the layout matches the baseline's).
+    The energy it conserves is ``E_theta = q_dot . dL_theta/dq_dot - L_theta`` (:meth:`energy`).
+
+    Parameters
+    ----------
+    input_dim : int
+        ``2 N``: the angles or positions ``q``, then the velocities ``q_dot``.
+    hidden_dim : int
+        Hidden units of the three-layer MLP.
+    nonlinearity : {"softplus", "tanh", "relu"}
+        Default softplus, as the LNN paper uses; it must be twice differentiable (not relu).
+    bias_init : {"torch", "zeros"}
+        See :class:`hnnlib.models.MLP`.
+    periodic : bool
+        If True, each ``q_i`` enters the network as ``(cos q_i, sin q_i)``, so ``L_theta`` is
+        2 pi-periodic in every angle, as a pendulum's is (the derivatives still are taken with
+        respect to the angles themselves).
+    velocity_scale : float
+        The velocities enter the network divided by this (units of ``q_dot``), so that its inputs
+        are of order one; the accelerations do not depend on it otherwise.
+    kinetic_prior : float
+        ``kappa >= 0``: ``L_theta = MLP(q, q_dot) + kappa |q_dot|^2 / 2``. The MLP can still represent
+        any ``L`` where there are data (it learns ``L - kappa |q_dot|^2 / 2``), but far from them a
+        softplus or tanh MLP's second derivatives decay to zero, so the velocity Hessian tends to
+        ``kappa I``: positive definite, and the learned dynamics stay regular where a rollout
+        strays. ``0`` (default) is the plain LNN of the paper.
+    rcond : float, optional
+        Inverse condition number below which the velocity Hessian counts as singular (see
+        :func:`solve_velocity_hessian`).
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int = 128, nonlinearity: str = "softplus", bias_init: str = "torch",
+                 periodic: bool = False, velocity_scale: float = 1.0, kinetic_prior: float = 0.0, rcond: float | None = None):
+        super().__init__(input_dim, hidden_dim, nonlinearity, bias_init)
+        if input_dim % 2:
+            raise ValueError(f"an LNN needs an even input_dim (q and q_dot), got {input_dim}")
+        if nonlinearity == "relu":
+            raise ValueError("an LNN needs a twice-differentiable nonlinearity (softplus or tanh): relu has a zero Hessian")
+        if not isinstance(periodic, bool):
+            raise TypeError(f"periodic must be True or False, got {periodic!r}")
+        if rcond is not None:
+            rcond = check_finite_number(rcond, "rcond", minimum=0.0, strict=False)
+        velocity_scale = check_finite_number(velocity_scale, "velocity_scale", minimum=0.0)
+        kinetic_prior = check_finite_number(kinetic_prior, "kinetic_prior", minimum=0.0, strict=False)
+        self.config.update(periodic=periodic, velocity_scale=velocity_scale, kinetic_prior=kinetic_prior, rcond=rcond)
+        n = input_dim // 2
+        self.mlp = MLP(3 * n if periodic else input_dim, hidden_dim, 1, nonlinearity, bias_init)
+
+    def _features(self, s: torch.Tensor) -> torch.Tensor:
+        n = s.shape[-1] // 2
+        q, v = s[..., :n], s[..., n:] / self.config["velocity_scale"]
+        if not self.config["periodic"]:
+            return torch.cat([q, v], -1)
+        return torch.cat([torch.cos(q), torch.sin(q), v], -1)
+
+    def _prior(self, s: torch.Tensor) -> torch.Tensor:
+        n = s.shape[-1] // 2
+        return 0.5 * self.config["kinetic_prior"] * s[..., n:].pow(2).sum(-1)
+
+    def _single(self, s: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self._features(s))[0] + self._prior(s)
+
+    def lagrangian(self, s: torch.Tensor) -> torch.Tensor:
+        """The learned ``L_theta(q, q_dot)``: tensor ``(..., 2N)`` -> ``(...)``."""
+        s = self._check(s)
+        return self.mlp(self._features(s))[..., 0] + self._prior(s)
+
+    def acceleration(self, s: torch.Tensor, method: str = "fused") -> torch.Tensor:
+        """``q_ddot`` from the Euler-Lagrange equation of ``L_theta``: ``(..., 2N)`` -> ``(..., N)``.
+
+        Parameters
+        ----------
+        s : torch.Tensor, shape (..., 2N)
+        method : {"fused", "func"}
+            ``"func"``: :func:`euler_lagrange`, ``torch.func`` (``jvp`` of ``jacrev``) batched with
+            ``vmap``, for any ``L``. ``"fused"`` (default): the same three derivative products,
+            written out for this three-layer MLP as a forward pass, its backward pass and their
+            tangents (:meth:`_fused_pieces`, plain batched matrix products, equal to ``"func"`` to
+            round-off, tested). Both are batched and differentiable; the fused one avoids
+            ``vmap``'s per-call overhead, which dominates at the small batches of a rollout
+            (timings: ``benchmarks/README.md``, ``benchmarks/lnn_batched.py``).
+
+        Raises
+        ------
+        SingularHessianError
+            Where ``d2L_theta/dq_dot2`` is singular, naming the states.
+        """
+        s = self._check(s)
+        if method == "func":
+            return euler_lagrange(self._single, s, rcond=self.config["rcond"])
+        if method != "fused":
+            raise ValueError(f"method must be 'fused' or 'func', got {method!r}")
+        flat = s.reshape(-1, s.shape[-1])
+        hessian, rhs = self._fused_pieces(flat)
+        out = solve_velocity_hessian(hessian, rhs, flat, rcond=self.config["rcond"])
+        return out.reshape(*s.shape[:-1], s.shape[-1] // 2)
+
+    def _fused_pieces(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Velocity Hessian ``(B, N, N)`` and ``dL/dq - (d2L/dq_dot dq) q_dot`` ``(B, N)`` for states ``(B, 2N)``.
+
+        ``L = w3 . h2 + b3``, ``h2 = f(a2)``, ``a2 = W2 h1 + b2``, ``h1 = f(a1)``, ``a1 = W1 z + b1``,
+        ``z = features(s)``. The gradient is the backward pass; its derivative along a direction
+        ``v`` (forward-over-reverse, as ``jvp`` of ``jacrev`` computes it) is that backward pass's
+        tangent, for the ``N + 1`` directions ``(q_dot, 0)`` and ``(0, e_j)`` at once.
+        """
+        n = s.shape[-1] // 2
+        first, _, second, _, last = self.mlp.net
+        w1, b1, w2, b2, w3 = first.weight, first.bias, second.weight, second.bias, last.weight[0]
+        if self.config["nonlinearity"] == "softplus":
+            def derivatives(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                sig = torch.sigmoid(a)
+                return sig, sig * (1 - sig)
+        else:  # tanh
+            def derivatives(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+                t = torch.tanh(a)
+                d = 1 - t * t
+                return d, -2 * t * d
+        eye = torch.eye(n, dtype=s.dtype, device=s.device).expand(s.shape[0], n, n)
+        directions = torch.cat([
+            torch.cat([s[:, None, n:], torch.zeros_like(s[:, None, n:])], -1),
+            torch.cat([torch.zeros_like(eye), eye], -1),
+        ], 1)  # (B, K = N + 1, 2N)
+        c = self.config["velocity_scale"]
+        q, dq, v, dv = s[:, :n], directions[..., :n], s[:, n:] / c, directions[..., n:] / c
+        if self.config["periodic"]:
+            cos, sin = torch.cos(q), torch.sin(q)
+            z = torch.cat([cos, sin, v], -1)
+            dz = torch.cat([-sin[:, None] * dq, cos[:, None] * dq, dv], -1)
+        else:
+            z, dz = torch.cat([q, v], -1), torch.cat([dq, dv], -1)
+        a1 = torch.addmm(b1, z, w1.t())
+        f1, ff1 = derivatives(a1)
+        h1 = torch.nn.functional.softplus(a1) if self.config["nonlinearity"] == "softplus" else torch.tanh(a1)
+        a2 = torch.addmm(b2, h1, w2.t())
+        f2, ff2 = derivatives(a2)
+        d2 = f2 * w3  # dL/da2
+        u1 = d2 @ w2  # dL/dh1
+        gz = (u1 * f1) @ w1  # dL/dz, (B, F)
+        da1 = dz @ w1.t()  # (B, K, H)
+        da2 = (f1[:, None] * da1) @ w2.t()
+        du1 = (w3 * ff2[:, None] * da2) @ w2
+        dgz = (du1 * f1[:, None] + (u1 * ff1)[:, None] * da1) @ w1  # (B, K, F)
+        # Only the velocity rows of the Hessian products are needed (z's velocity part is s's).
+        if self.config["periodic"]:
+            gq, dgv = -sin * gz[:, :n] + cos * gz[:, n:2 * n], dgz[..., 2 * n:] / c
+        else:
+            gq, dgv = gz[:, :n], dgz[..., n:] / c
+        return dgv[:, 1:] + self.config["kinetic_prior"] * eye, gq - dgv[:, 0]
+
+    def time_derivative(self, s: torch.Tensor) -> torch.Tensor:
+        """``ds/dt = (q_dot, q_ddot)``: tensor ``(..., 2N)`` -> ``(..., 2N)``."""
+        s = self._check(s)
+        n = s.shape[-1] // 2
+        return torch.cat([s[..., n:], self.acceleration(s)], -1)
+
+    def energy(self, s: torch.Tensor) -> torch.Tensor:
+        """The learned energy ``E_theta = q_dot . dL_theta/dq_dot - L_theta``, conserved by the LNN's flow: ``(..., 2N)`` -> ``(...)``."""
+        s = self._check(s)
+        n = s.shape[-1] // 2
+        flat = s.reshape(-1, s.shape[-1])
+        grad = vmap(jacrev(self._single))(flat)
+        e = (flat[:, n:] * grad[:, n:]).sum(-1) - vmap(self._single)(flat)
+        return e.reshape(s.shape[:-1])
