@@ -11,6 +11,8 @@
 //   - is a chapter (a notebook, book/*.ipynb) whose figures do not load (every img must have
 //     naturalWidth > 0), whose stored widgets (progress bars) did not render, or which lacks a
 //     working .ipynb download link,
+//   - has a code cell, a text output or a table wider than its box or than the text column at
+//     1280 px (it would hide its end behind a horizontal scroll bar),
 //   - links to a local page or anchor that does not exist,
 //   - is the search page, and searching for a word of chapter 1 finds nothing.
 // Every page is saved as a full-page screenshot in _build/browser-test/ (a CI artifact).
@@ -114,6 +116,23 @@ function inspectPage() {
   }));
   const widgetViews = main.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
   const widgetsRendered = main.querySelectorAll(".widget-subarea .jupyter-widgets").length;
+  // Horizontal overflow at this width: a code cell, an output or a table that is wider than its
+  // box (its end hidden behind a scroll bar) or reaches past the text column.
+  const column = (main.querySelector(".bd-article") || main).getBoundingClientRect();
+  const overflow = [];
+  const boxes = "div.cell_input, div.cell_input pre, div.cell_output, div.cell_output pre, " +
+    "div.cell_output .output, div.cell_output table, article table, div.highlight, div.highlight pre";
+  for (const el of main.querySelectorAll(boxes)) {
+    const wider = el.scrollWidth - el.clientWidth;
+    const past = el.getBoundingClientRect().right - column.right;
+    if (wider > 1 || past > 1) {
+      const cell = el.closest("div.cell");
+      const where = cell ? `cell ${[...main.querySelectorAll("div.cell")].indexOf(cell)}` : "prose";
+      const text = (el.textContent || "").trim().replace(/\s+/g, " ").slice(0, 60);
+      overflow.push(`${where}, ${el.tagName.toLowerCase()}.${[...el.classList].join(".")}: ` +
+        `${Math.max(wider, Math.round(past))} px too wide (${JSON.stringify(text)})`);
+    }
+  }
   const download = document.querySelector("a.btn-download-source-button");
   const links = [...document.querySelectorAll("a[href]")].map((a) => a.href);
   const ids = [...document.querySelectorAll("[id]")].map((el) => el.id);
@@ -126,6 +145,7 @@ function inspectPage() {
     images,
     widgetViews,
     widgetsRendered,
+    overflow: [...new Set(overflow)],
     download: download ? download.href : null,
     links,
     ids,
@@ -257,6 +277,8 @@ async function main() {
       for (const text of rawTex.slice(0, 3)) problems.push(`raw TeX in the text: ${JSON.stringify(text)}`);
       if (rawTex.length > 3) problems.push(`... and ${rawTex.length - 3} more pieces of raw TeX`);
       for (const img of info.images) if (!img.ok) problems.push(`image did not load: ${img.src}`);
+      for (const o of info.overflow.slice(0, 5)) problems.push(`overflows horizontally at 1280 px: ${o}`);
+      if (info.overflow.length > 5) problems.push(`... and ${info.overflow.length - 5} more overflowing boxes`);
       if (isChapter(pagePath)) {
         if (info.images.length === 0) problems.push("chapter page shows no figure");
         if (info.widgetsRendered < info.widgetViews) {
