@@ -330,7 +330,8 @@ def optimize(
         history.batch_loss.append(value)
         if step % eval_every == 0 or step == steps:
             record(step)
-            bar.set_postfix(train=f"{history.train_loss[-1]:.2e}", test=f"{history.test_loss[-1]:.2e}", refresh=False)
+            losses = {"train": history.train_loss[-1], "test": history.test_loss[-1]}
+            bar.set_postfix({k: f"{v:.2e}" for k, v in losses.items() if math.isfinite(v)}, refresh=False)  # no test set: no test=nan
     model.eval()
     return history
 

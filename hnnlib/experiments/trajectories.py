@@ -47,7 +47,7 @@ from ..rk45_batched import solve_ivp_batched
 from ..stacked import member_sum, stack
 from ..systems import get_system
 from ..trajectory_losses import discrete_gradient_loss, finite_difference_loss, k_step_loss, one_step_loss
-from ..training import TrainingHistory, optimize
+from ..training import TrainingHistory, log_training, optimize
 from .cache import default_cache_dir, source_hash
 
 __all__ = ["BOOK_DEPARTURES", "METHODS", "PROTOCOLS", "Method", "MethodResult", "TrajectoryProtocol", "evaluate_method",
@@ -263,9 +263,12 @@ def train_method(
         with torch.no_grad():
             return float(_loss(method, model, gather(eval_idx), h)), float("nan")
 
+    description = f"{protocol.task}: {method.label} ({len(seeds)} seeds)"
+    log_training(model, stacked, dict(protocol=dataclasses.asdict(protocol), method=method.name, seeds=list(seeds)),
+                 description)
     history = optimize(model, batch_loss, eval_losses, batches(), steps=protocol.steps, learning_rate=protocol.learning_rate,
                        weight_decay=protocol.weight_decay, eval_every=max(1, protocol.steps // 20), progress=progress,
-                       description=f"{protocol.task}: {method.label} ({len(seeds)} seeds)")
+                       description=description)
     models = model.unstack()
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
