@@ -157,20 +157,12 @@ class HNN(_DynamicsModel):
         """Symplectic gradient of ``H_theta`` (Eq. 2): tensor ``(..., D)`` -> ``(..., D)``.
 
         Differentiable once with respect to ``x`` and the weights, which is what training on
-        the loss of Eq. 3 needs. For the paper's tanh MLP this runs a hand-written forward and
-        backward pass (:class:`TanhMLPSymplecticGradient`, about twice as fast as double
-        backward through autograd on a CPU); other nonlinearities use
-        :meth:`symplectic_gradient_autograd`.
+        the loss of Eq. 3 needs. For the paper's tanh MLP the gradient of ``H_theta`` runs a
+        hand-written forward and backward pass (:class:`TanhMLPGradient`, about twice as fast
+        as double backward through autograd on a CPU); other nonlinearities use autograd, as
+        :meth:`symplectic_gradient_autograd` does.
         """
-        x = self._check(x)
-        if self.config["nonlinearity"] != "tanh":
-            return self.symplectic_gradient_autograd(x, create_graph=torch.is_grad_enabled())
-        lead = x.shape[:-1]
-        first, _, second, _, last = self.mlp.net
-        out = TanhMLPSymplecticGradient.apply(
-            x.reshape(-1, x.shape[-1]), first.weight, first.bias, second.weight, second.bias, last.weight
-        )
-        return out.reshape(*lead, x.shape[-1])
+        return symplectic_from_gradient(mlp_input_gradient(self.mlp, self._check(x)))
 
     def symplectic_gradient_autograd(self, x: torch.Tensor, create_graph: bool = False) -> torch.Tensor:
         """Symplectic gradient of ``H_theta`` by plain autograd (the textbook version).
@@ -187,58 +179,6 @@ class HNN(_DynamicsModel):
             h = self.mlp(x_in)
             (grad_h,) = torch.autograd.grad(h.sum(), x_in, create_graph=create_graph)
         return symplectic_from_gradient(grad_h)
-
-
-class TanhMLPSymplecticGradient(torch.autograd.Function):
-    """Symplectic gradient of ``H(x) = w3 . tanh(W2 tanh(W1 x + b1) + b2) + b3``, fused.
-
-    Forward computes ``S_H(x) = (dH/dp, -dH/dq)`` for a batch ``x`` of shape ``(B, D)``;
-    backward returns the gradients of a loss on ``S_H`` with respect to ``x``, ``W1``, ``b1``,
-    ``W2``, ``b2`` and ``w3`` (``b3`` does not enter ``S_H``). Every intermediate stays
-    contiguous and batch-major, which avoids the strided element-wise kernels that double
-    backward through ``nn.Linear`` produces. Checked against autograd by ``gradcheck`` in the
-    tests. Differentiable once (use :meth:`HNN.symplectic_gradient_autograd` for more).
-    """
-
-    @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2, w3):  # noqa: D102 - documented on the class
-        h1 = torch.addmm(b1, x, w1.t()).tanh_()
-        h2 = torch.addmm(b2, h1, w2.t()).tanh_()
-        s1 = torch.addcmul(_ONE.to(h1), h1, h1, value=-1.0)  # tanh' at layer 1: 1 - h1^2
-        s2 = torch.addcmul(_ONE.to(h2), h2, h2, value=-1.0)
-        g2 = s2 * w3  # dH/da2, (B, H)
-        u1 = g2 @ w2  # dH/dh1
-        g1 = u1 * s1  # dH/da1
-        gx = g1 @ w1  # dH/dx, (B, D)
-        # Factors the backward pass needs, formed once here: d s/d h = -2 h.
-        c2 = (h2 * s2).mul_(w3).mul_(-2.0)  # d(da2)/d(dg2), (B, H)
-        c1 = (h1 * u1).mul_(-2.0)  # d(dh1)/d(dg1) through s1, (B, H)
-        ctx.save_for_backward(x, w1, w2, h1, s1, s2, g1, g2, u1, c1, c2)
-        return symplectic_from_gradient(gx)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out):  # noqa: D102
-        x, w1, w2, h1, s1, s2, g1, g2, u1, c1, c2 = ctx.saved_tensors
-        n = grad_out.shape[-1] // 2
-        dgx = torch.cat([-grad_out[:, n:], grad_out[:, :n]], dim=1)
-        dw1 = g1.t() @ dgx  # through gx = g1 W1
-        dg1 = dgx @ w1.t()
-        du1 = dg1 * s1  # through g1 = u1 s1
-        dg2 = du1 @ w2.t()  # through u1 = g2 W2
-        da2 = dg2 * c2  # through g2 = (1 - h2^2) w3 and h2 = tanh(a2)
-        dw3 = (dg2 * s2).sum(0, keepdim=True)
-        dw2 = (g2.t() @ du1).addmm_(da2.t(), h1)  # u1 = g2 W2 and a2 = h1 W2^T
-        db2 = da2.sum(0)
-        dh1 = (da2 @ w2).addcmul_(c1, dg1)  # a2 = h1 W2^T, and s1 = 1 - h1^2
-        da1 = dh1.mul_(s1)
-        dw1 = dw1.addmm_(da1.t(), x)
-        db1 = da1.sum(0)
-        dx = da1 @ w1 if ctx.needs_input_grad[0] else None
-        return dx, dw1, db1, dw2, db2, dw3
-
-
-_ONE = torch.ones(1)
 
 
 def l2_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -307,45 +247,19 @@ class SeparableHNN(_DynamicsModel):
         half = self.input_dim // 2
         return self.potential_mlp(x[..., :half])[..., 0] + self.kinetic_mlp(x[..., half:])[..., 0]
 
-    @staticmethod
-    def _input_gradient(mlp: MLP, y: torch.Tensor) -> torch.Tensor:
-        """``d mlp(y) / dy``, in-graph when gradients are enabled (training): fused for tanh
-        (:class:`TanhMLPGradient`), by autograd otherwise."""
-        first, act, second, _, last = mlp.net
-        if isinstance(act, nn.Tanh):
-            lead = y.shape[:-1]
-            out = TanhMLPGradient.apply(y.reshape(-1, y.shape[-1]), first.weight, first.bias, second.weight, second.bias,
-                                        last.weight)
-            return out.reshape(*lead, y.shape[-1])
-        create_graph = torch.is_grad_enabled()
-        with torch.enable_grad():
-            y_in = y if y.requires_grad else y.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(mlp(y_in).sum(), y_in, create_graph=create_graph)
-        return grad
-
     def velocity(self, p: torch.Tensor) -> torch.Tensor:
         """``dq/dt = dT_theta/dp``: momenta ``(..., N)`` -> ``(..., N)``."""
-        return self._input_gradient(self.kinetic_mlp, self._check_half(p, "p"))
+        return mlp_input_gradient(self.kinetic_mlp, self._check_half(p, "p"))
 
     def force(self, q: torch.Tensor) -> torch.Tensor:
         """``dp/dt = -dV_theta/dq``: positions ``(..., N)`` -> ``(..., N)``."""
-        return -self._input_gradient(self.potential_mlp, self._check_half(q, "q"))
+        return -mlp_input_gradient(self.potential_mlp, self._check_half(q, "q"))
 
     def time_derivative(self, x: torch.Tensor) -> torch.Tensor:
         """Hamilton's equations for the separable ``H_theta``: states ``(..., 2N)`` -> ``(..., 2N)``."""
         x = self._check(x)
         half = self.input_dim // 2
         return torch.cat([self.velocity(x[..., half:]), self.force(x[..., :half])], dim=-1)
-
-
-def _fused_tanh_gradient(mlp: MLP, x: torch.Tensor) -> torch.Tensor:
-    """``d mlp(x) / dx`` for a tanh :class:`MLP` with one output, through the fused
-    :class:`TanhMLPSymplecticGradient` (``S = (g_p, -g_q)``, so ``g = (-S_p, S_q)``)."""
-    first, _, second, _, last = mlp.net
-    lead, dim = x.shape[:-1], x.shape[-1]
-    s = TanhMLPSymplecticGradient.apply(x.reshape(-1, dim), first.weight, first.bias, second.weight, second.bias, last.weight)
-    n = dim // 2
-    return torch.cat([-s[:, n:], s[:, :n]], dim=-1).reshape(*lead, dim)
 
 
 class DissipativeHNN(_DynamicsModel):
@@ -387,22 +301,13 @@ class DissipativeHNN(_DynamicsModel):
         """The learned dissipation function ``D_theta``: states ``(..., D)`` -> ``(...)``."""
         return self.d_mlp(self._check(x))[..., 0]
 
-    def _gradient(self, mlp: MLP, x: torch.Tensor) -> torch.Tensor:
-        if self.config["nonlinearity"] == "tanh":
-            return _fused_tanh_gradient(mlp, x)
-        create_graph = torch.is_grad_enabled()
-        with torch.enable_grad():
-            x_in = x if x.requires_grad else x.detach().requires_grad_(True)
-            (grad,) = torch.autograd.grad(mlp(x_in).sum(), x_in, create_graph=create_graph)
-        return grad
-
     def conservative_field(self, x: torch.Tensor) -> torch.Tensor:
         """Divergence-free part ``S_H = (dH/dp, -dH/dq)``: ``(..., D)`` -> ``(..., D)``."""
-        return symplectic_from_gradient(self._gradient(self.h_mlp, self._check(x)))
+        return symplectic_from_gradient(mlp_input_gradient(self.h_mlp, self._check(x)))
 
     def dissipative_field(self, x: torch.Tensor) -> torch.Tensor:
         """Curl-free part ``grad D_theta``: ``(..., D)`` -> ``(..., D)``."""
-        return self._gradient(self.d_mlp, self._check(x))
+        return mlp_input_gradient(self.d_mlp, self._check(x))
 
     def time_derivative(self, x: torch.Tensor) -> torch.Tensor:
         """``dx/dt = S_H + grad D`` (D-HNN Eq. 5): ``(..., D)`` -> ``(..., D)``; differentiable once."""
@@ -438,45 +343,72 @@ class ConservativePart(nn.Module):
         return self.time_derivative(x)
 
 
-class TanhMLPGradient(torch.autograd.Function):
-    """Gradient ``dH/dy`` of ``H(y) = w3 . tanh(W2 tanh(W1 y + b1) + b2) + b3``, fused, for a batch ``(B, N)``.
+def mlp_input_gradient(mlp: MLP, x: torch.Tensor) -> torch.Tensor:
+    """``d mlp(x) / dx`` of an :class:`MLP` with one output: states ``(..., D)`` -> ``(..., D)``.
 
-    The computation of :class:`TanhMLPSymplecticGradient` without the final exchange of the ``q`` and ``p``
-    halves: :class:`SeparableHNN` needs ``dT/dp`` and ``dV/dq`` of networks on ``N`` inputs. Differentiable once;
-    checked against autograd by ``gradcheck`` in the tests.
+    In-graph when gradients are enabled (training), so a loss on the result trains the weights.
+    Fused for tanh (:class:`TanhMLPGradient`), by autograd's double backward otherwise.
+    """
+    first, act, second, _, last = mlp.net
+    if isinstance(act, nn.Tanh):
+        lead, dim = x.shape[:-1], x.shape[-1]
+        grad = TanhMLPGradient.apply(x.reshape(-1, dim), first.weight, first.bias, second.weight, second.bias, last.weight)
+        return grad.reshape(*lead, dim)
+    create_graph = torch.is_grad_enabled()
+    with torch.enable_grad():
+        x_in = x if x.requires_grad else x.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(mlp(x_in).sum(), x_in, create_graph=create_graph)
+    return grad
+
+
+_ONE = torch.ones(1)
+
+
+class TanhMLPGradient(torch.autograd.Function):
+    """Gradient ``dH/dx`` of ``H(x) = w3 . tanh(W2 tanh(W1 x + b1) + b2) + b3``, fused, for a batch ``(B, D)``.
+
+    Forward computes ``dH/dx``; backward returns the gradients of a loss on it with respect to ``x``,
+    ``W1``, ``b1``, ``W2``, ``b2`` and ``w3`` (``b3`` does not enter ``dH/dx``). Every intermediate
+    stays contiguous and batch-major, which avoids the strided element-wise kernels that double
+    backward through ``nn.Linear`` produces. :class:`HNN` (through
+    :func:`~hnnlib.hamiltonian.symplectic_from_gradient`), :class:`SeparableHNN` and
+    :class:`DissipativeHNN` use it. Differentiable once; checked against autograd by ``gradcheck``
+    in the tests.
     """
 
     @staticmethod
     def forward(ctx, x, w1, b1, w2, b2, w3):  # noqa: D102 - documented on the class
         h1 = torch.addmm(b1, x, w1.t()).tanh_()
         h2 = torch.addmm(b2, h1, w2.t()).tanh_()
-        s1 = torch.addcmul(_ONE.to(h1), h1, h1, value=-1.0)
+        s1 = torch.addcmul(_ONE.to(h1), h1, h1, value=-1.0)  # tanh' at layer 1: 1 - h1^2
         s2 = torch.addcmul(_ONE.to(h2), h2, h2, value=-1.0)
-        g2 = s2 * w3
-        u1 = g2 @ w2
-        g1 = u1 * s1
-        gx = g1 @ w1
-        c2 = (h2 * s2).mul_(w3).mul_(-2.0)
-        c1 = (h1 * u1).mul_(-2.0)
-        ctx.save_for_backward(x, w1, w2, h1, s1, s2, g1, g2, u1, c1, c2)
+        g2 = s2 * w3  # dH/da2, (B, H)
+        u1 = g2 @ w2  # dH/dh1
+        g1 = u1 * s1  # dH/da1
+        gx = g1 @ w1  # dH/dx, (B, D)
+        # Factors the backward pass needs, formed once here: d s/d h = -2 h. They are kept
+        # without the -2, which backward applies to the few results it reaches (exact in floats).
+        c2 = (h2 * s2).mul_(w3)  # -1/2 d(da2)/d(dg2), (B, H)
+        c1 = h1 * u1  # -1/2 d(dh1)/d(dg1) through s1, (B, H)
+        ctx.save_for_backward(x, w1, w2, h1, s1, s2, g1, g2, c1, c2)
         return gx
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, dgx):  # noqa: D102
-        x, w1, w2, h1, s1, s2, g1, g2, u1, c1, c2 = ctx.saved_tensors
+        x, w1, w2, h1, s1, s2, g1, g2, c1, c2 = ctx.saved_tensors
         dgx = dgx.contiguous()
-        dw1 = g1.t() @ dgx
+        dw1 = g1.t() @ dgx  # through gx = g1 W1
         dg1 = dgx @ w1.t()
-        du1 = dg1 * s1
-        dg2 = du1 @ w2.t()
-        da2 = dg2 * c2
+        du1 = dg1 * s1  # through g1 = u1 s1
+        dg2 = du1 @ w2.t()  # through u1 = g2 W2
+        da2 = dg2 * c2  # through g2 = (1 - h2^2) w3 and h2 = tanh(a2); the true da2 is -2 times this
         dw3 = (dg2 * s2).sum(0, keepdim=True)
-        dw2 = (g2.t() @ du1).addmm_(da2.t(), h1)
-        db2 = da2.sum(0)
-        dh1 = (da2 @ w2).addcmul_(c1, dg1)
-        da1 = dh1.mul_(s1)
-        dw1 = dw1.addmm_(da1.t(), x)
-        db1 = da1.sum(0)
-        dx = da1 @ w1 if ctx.needs_input_grad[0] else None
+        dw2 = (g2.t() @ du1).addmm_(da2.t(), h1, alpha=-2.0)  # u1 = g2 W2 and a2 = h1 W2^T
+        db2 = da2.sum(0).mul_(-2.0)
+        dh1 = (da2 @ w2).addcmul_(c1, dg1)  # a2 = h1 W2^T, and s1 = 1 - h1^2; -1/2 the true dh1
+        da1 = dh1.mul_(s1)  # -1/2 the true da1
+        dw1 = dw1.addmm_(da1.t(), x, alpha=-2.0)
+        db1 = da1.sum(0).mul_(-2.0)
+        dx = (da1 @ w1).mul_(-2.0) if ctx.needs_input_grad[0] else None
         return dx, dw1, db1, dw2, db2, dw3

@@ -10,7 +10,7 @@ from hnnlib.models import (
     HNN,
     MLP,
     BaselineNN,
-    TanhMLPSymplecticGradient,
+    TanhMLPGradient,
     l2_loss,
 )
 
@@ -40,7 +40,7 @@ def make_hnn(input_dim=2, hidden_dim=8, nonlinearity="tanh", dtype=F64, seed=0):
     seed=st.integers(0, 2**31 - 1),
 )
 def test_fused_time_derivative_equals_autograd(n_dof, hidden, batch, seed):
-    """HNN.time_derivative (hand-written TanhMLPSymplecticGradient) equals autograd's symplectic gradient."""
+    """HNN.time_derivative (hand-written TanhMLPGradient) equals autograd's symplectic gradient."""
     model = make_hnn(2 * n_dof, hidden, seed=seed)
     x = torch.randn(batch, 2 * n_dof, dtype=F64, generator=torch.Generator().manual_seed(seed)) * 2
     torch.testing.assert_close(model.time_derivative(x), model.symplectic_gradient_autograd(x), rtol=1e-12, atol=1e-12)
@@ -59,7 +59,7 @@ def test_fused_time_derivative_float32_and_leading_axes():
 
 @pytest.mark.parametrize("needs_x_grad", [True, False])
 def test_gradcheck_fused_function(needs_x_grad):
-    """torch.autograd.gradcheck passes on TanhMLPSymplecticGradient.apply (float64, small sizes)."""
+    """torch.autograd.gradcheck passes on TanhMLPGradient.apply (float64, small sizes)."""
     g = torch.Generator().manual_seed(3)
     b, d, h = 3, 4, 5
 
@@ -67,7 +67,7 @@ def test_gradcheck_fused_function(needs_x_grad):
         return torch.randn(*shape, dtype=F64, generator=g).requires_grad_(requires_grad)
 
     inputs = (rand(b, d, requires_grad=needs_x_grad), rand(h, d), rand(h), rand(h, h), rand(h), rand(1, h))
-    assert torch.autograd.gradcheck(TanhMLPSymplecticGradient.apply, inputs, eps=1e-6, atol=1e-7)
+    assert torch.autograd.gradcheck(TanhMLPGradient.apply, inputs, eps=1e-6, atol=1e-7)
 
 
 def test_fused_input_gradient_matches_autograd():
@@ -121,7 +121,7 @@ def test_softplus_hnn_uses_autograd_path(monkeypatch):
     def refuse(*args):
         raise AssertionError("the fused tanh function must not run for softplus")
 
-    monkeypatch.setattr(TanhMLPSymplecticGradient, "apply", refuse)
+    monkeypatch.setattr(TanhMLPGradient, "apply", refuse)
     model = make_hnn(2, 8, "softplus")
     x = torch.randn(6, 2, dtype=F64)
     out = model.time_derivative(x)

@@ -44,6 +44,7 @@ from .models import (
     evaluate_pixel_loss,
     fit_pixel_model,
     flush_denormals,
+    lit_pixels,
     pixel_loss,
     rollout_latent,
 )

@@ -13,6 +13,7 @@ from hnnlib.pixel.models import (
     PixelDynamicsModel,
     evaluate_pixel_loss,
     fit_pixel_model,
+    lit_pixels,
     pixel_loss,
     rollout_latent,
 )
@@ -119,6 +120,69 @@ def test_training_minibatches_are_the_checked_loss_of_the_sampled_pairs(kind):
     optimizer.step()
     for (name, a), b in zip(by_loop.named_parameters(), by_hand.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def dark_border_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """moving_blob_data with the first and last pixel column of every frame always zero."""
+    x, x_next = moving_blob_data()
+    dark = torch.zeros(2, SIDE, SIDE, dtype=torch.bool)
+    dark[:, :, 0] = dark[:, :, -1] = True
+    dark = dark.reshape(-1)
+    return x.masked_fill(dark, 0.0), x_next.masked_fill(dark, 0.0)
+
+
+def test_lit_pixels_are_the_columns_nonzero_somewhere():
+    x, x_next = dark_border_data()
+    x_next[3, 0] = 0.5  # lit in x_next only: still lit
+    columns = lit_pixels(x, x_next)
+    assert torch.equal(columns, ((x != 0).any(0) | (x_next != 0).any(0)).nonzero().squeeze(1))
+    assert columns.dtype == torch.int64 and 0 in columns.tolist()
+    assert len(columns) == INPUT_DIM - (2 * 2 * SIDE - 1)
+
+
+@pytest.mark.parametrize("kind", ["hnn", "baseline"])
+def test_losses_on_lit_pixels_equal_the_losses_on_all_pixels(kind):
+    """Dark pixels multiply zero in the encoder: dropping them changes no loss and no gradient."""
+    x, x_next = dark_border_data()
+    columns = lit_pixels(x, x_next)
+    full, compact = small_model(kind), small_model(kind)
+    both = torch.cat([x, x_next])
+    on_all = full._stacked_losses(both)
+    on_lit = compact._stacked_losses(both.index_select(1, columns), columns, x)
+    for name in ("autoencoder", "canonical", "dynamics", "total"):
+        torch.testing.assert_close(getattr(on_lit, name), getattr(on_all, name), msg=name)
+    on_all.total.backward()
+    on_lit.total.backward()
+    for (name, a), b in zip(full.named_parameters(), compact.parameters()):
+        if a.grad is None:
+            assert b.grad is None, name
+            continue
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-7, msg=name)
+    dark = torch.ones(INPUT_DIM, dtype=torch.bool)
+    dark[columns] = False
+    assert (compact.autoencoder.encoder_layers[0].weight.grad[:, dark] == 0).all()  # exactly, as on all pixels
+
+
+def test_training_on_frames_with_dark_pixels_is_adam_on_all_pixels():
+    """fit_pixel_model trains on the lit pixels; one step equals Adam on the loss over all pixels,
+    weight decay included (dark weights decay as before)."""
+    from hnnlib.training import minibatch_indices
+
+    x, x_next = dark_border_data()
+    by_loop = small_model("hnn")
+    fit_pixel_model(by_loop, x, x_next, steps=1, batch_size=16, weight_decay=1e-2, seed=3, progress=False)
+    by_hand = small_model("hnn")
+    idx = next(iter(minibatch_indices(x.shape[0], 16, 1, seed=3, device=x.device)))
+    optimizer = torch.optim.Adam(by_hand.parameters(), lr=1e-3, weight_decay=1e-2, fused=True)
+    by_hand.losses(x[idx], x_next[idx]).total.backward()
+    optimizer.step()
+    for (name, a), b in zip(by_loop.named_parameters(), by_hand.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7, msg=name)
+    untouched = small_model("hnn").autoencoder.encoder_layers[0].weight
+    dark = torch.ones(INPUT_DIM, dtype=torch.bool)
+    dark[lit_pixels(x, x_next)] = False
+    moved = (by_loop.autoencoder.encoder_layers[0].weight - untouched)[:, dark]
+    assert dark.any() and (moved != 0).all()  # weight decay still acts on the dark pixels' weights
 
 
 def test_rollout_shapes_and_latent_energy_conservation():
