@@ -26,7 +26,8 @@ class MeanWithError:
     """A mean over ``n`` independent values and its standard error ``std / sqrt(n)``.
 
     ``format(m, ".2e")`` gives ``"1.23e-02 +- 4.56e-03"``; :meth:`scaled` multiplies both
-    numbers, e.g. by 1e3 to compare with the paper's Table 1.
+    numbers, e.g. by 1e3 to compare with the paper's Table 1. A single value has no standard
+    error (NaN): it prints as ``"370 (n = 1)"``, never as ``"370 +- nan"``.
     """
 
     mean: float
@@ -45,9 +46,26 @@ class MeanWithError:
     def scaled(self, factor: float) -> "MeanWithError":
         return MeanWithError(self.mean * factor, self.stderr * factor, self.n)
 
+    def text(self, spec: str = ".3g", error_figures: int | None = None) -> str:
+        """``"mean +- stderr"``, both in format ``spec``; the error first rounded to ``error_figures``.
+
+        ``m.text(".3g", 2)`` gives ``"38.4 +- 0.64"`` (three significant figures of the mean, two
+        of its error) and ``"632 +- 130"`` (where ``format(130, ".2g")`` would give ``1.3e+02``).
+        With a single value (``n == 1``, NaN error) the text is the mean and ``" (n = 1)"``; any
+        other NaN error is printed as ``nan``.
+        """
+        mean = format(self.mean, spec)
+        if self.n == 1 and math.isnan(self.stderr):
+            return f"{mean} (n = 1)"
+        error = self.stderr
+        if error_figures is not None:
+            error_figures = check_positive_int(error_figures, "error_figures")
+            if math.isfinite(error) and error != 0:
+                error = float(f"{error:.{error_figures}g}")
+        return f"{mean} +- {format(error, spec)}"
+
     def __format__(self, spec: str) -> str:
-        spec = spec or ".3g"
-        return f"{self.mean:{spec}} +- {self.stderr:{spec}}"
+        return self.text(spec or ".3g")
 
     def __str__(self) -> str:
         return format(self)

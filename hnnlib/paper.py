@@ -128,7 +128,9 @@ def comparison_table(
     -------
     Table
         Columns: task (with its scale), source, then train loss, test loss and energy MSE, each
-        for the baseline and the HNN, in each task's units (the paper's).
+        for the baseline and the HNN, in each task's units (the paper's); this book's values to 3
+        significant figures and their errors to 2, so that the six value columns fit the page
+        (:func:`table1_comparison`'s one-task table keeps 3 for both).
     """
     if not entries:
         raise ValueError("entries must hold at least one (task, label, results)")
@@ -146,7 +148,8 @@ def comparison_table(
         body.append([name, "paper"] + [_published(row, m, k) for m in METRIC_NAMES for k in MODEL_KINDS])
         for entry_task, label, results in entries:
             if entry_task == task:
-                body.append([name, label] + [_ours(results, m, k, scale) for m in METRIC_NAMES for k in MODEL_KINDS])
+                body.append([name, label] + [_ours(results, m, k, scale, error_figures=2)
+                                             for m in METRIC_NAMES for k in MODEL_KINDS])
     columns = ["task", "source"] + [MODEL_SHORT[k] for _ in METRIC_NAMES for k in MODEL_KINDS]
     groups = [("", 2)] + [(name, len(MODEL_KINDS)) for name in METRIC_NAMES.values()]
     return Table(columns, body, title=title, groups=groups, index_columns=2)
@@ -168,10 +171,10 @@ def _published(row: dict, metric: str, model: str) -> str:
     return f"{value:g} +- {err:g}"
 
 
-def _ours(results: dict, metric: str, model: str, scale: float) -> str:
+def _ours(results: dict, metric: str, model: str, scale: float, error_figures: int | None = None) -> str:
     try:
         value = results[metric][model]
     except KeyError as e:
         raise ValueError(f"results must hold results[metric][model] for metric in {list(METRIC_NAMES)} "
                          f"and model in {list(MODEL_KINDS)}; missing {e}") from None
-    return format(value.scaled(1 / scale), ".3g")
+    return value.scaled(1 / scale).text(".3g", error_figures)

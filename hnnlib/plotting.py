@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from ._checks import check_float_dtype
 from .labels import BASELINE, GROUND_TRUTH, HNN_LABEL
@@ -241,7 +242,7 @@ def nbody_figure(system: "NBody", t: np.ndarray, trajectories: Mapping[str, np.n
         ``{label: states of shape (T, 4N)}``, typically ground truth, baseline NN, Hamiltonian NN.
     """
     width = min(PAGE_WIDTH * len(trajectories) / 3, 2.9 * len(trajectories))
-    fig, axes = plt.subplots(2, len(trajectories), figsize=(width, 6.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(trajectories), figsize=(width, 6.8), squeeze=False)
     for col, (label, traj) in enumerate(trajectories.items()):
         q, _ = system.bodies(np.asarray(traj))
         plot_orbits(axes[0, col], q, label)
@@ -256,11 +257,18 @@ def nbody_figure(system: "NBody", t: np.ndarray, trajectories: Mapping[str, np.n
     high = max(ax.get_ylim()[1] for ax in axes[1])
     for ax in axes[1]:
         ax.set_ylim(low, high)  # one energy scale for all models
-    axes[0, 0].legend(fontsize=9, loc="upper right")
-    axes[1, 0].legend(fontsize=9, loc="upper right")
+    # One legend under the panels, in black and grey (each column has its model's colour), so
+    # that no legend covers a path or an energy curve.
+    n_bodies = system.bodies(np.asarray(next(iter(trajectories.values()))))[0].shape[1]
+    handles = [Line2D([], [], color="black", lw=1.3, linestyle=BODY_LINESTYLES[i % len(BODY_LINESTYLES)],
+                      label=f"body {i + 1}") for i in range(n_bodies)]
+    handles += [Line2D([], [], color="tab:gray", ls=":", label="kinetic"),
+                Line2D([], [], color="tab:gray", ls="-.", label="potential"),
+                Line2D([], [], color="black", lw=2, label="total")]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), bbox_to_anchor=(0.5, -0.01))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
 
 
@@ -278,7 +286,8 @@ def energy_grid(t: np.ndarray, energies: Mapping[str, np.ndarray], ncols: int = 
         raise ValueError(f"energies must all have the same shape (B, T), got {sorted(shapes)}")
     n = next(iter(shapes))[0]
     nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH * 1.25, 2.1 * nrows + 0.6), sharex=True, squeeze=False)
+    # PAGE_WIDTH wide like every figure, so that its tick labels stay readable on the page
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH, 1.9 * nrows + 0.7), sharex=True, squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i >= n:
             ax.axis("off")

@@ -13,6 +13,9 @@ from typing import Sequence
 
 __all__ = ["Table"]
 
+#: From this many columns shown, the HTML table gets the class ``hnnlib-table-wide`` (smaller type).
+WIDE_COLUMNS = 7
+
 
 def _as_cells(values: Sequence[object], what: str) -> tuple[str, ...]:
     if isinstance(values, str) or not isinstance(values, Sequence):
@@ -36,7 +39,10 @@ class Table(str):
         the spans must add up to ``C``. Empty: no group row.
     index_columns : int
         How many leading columns are row headers (``<th>``, left-aligned). Where the first column
-        repeats the row above's, the HTML merges the two cells and the text leaves it blank.
+        repeats the row above's, the text leaves it blank. In the HTML, with one index column,
+        repeated cells merge into one; with two or more, the first column is not a column at all:
+        each run of equal values becomes a heading row spanning the table above its rows, which
+        leaves the width of the page to the value columns (chapter 9's wide tables).
 
     Raises
     ------
@@ -90,25 +96,37 @@ class Table(str):
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        out = ['<table class="hnnlib-table">']
+        # With two or more index columns the first one becomes heading rows (see the class doc).
+        headings = self.index_columns >= 2
+        skip = 1 if headings else 0
+        # "wide": seven or more columns shown, set smaller by the book's CSS (web/book.css)
+        wide = " hnnlib-table-wide" if len(self.columns) - skip >= WIDE_COLUMNS else ""
+        out = [f'<table class="hnnlib-table{wide}">']
         if self.title:
             out.append(f"<caption>{esc(self.title)}</caption>")
         out.append("<thead>")
-        if self.groups:
+        groups = list(self.groups)
+        if groups and headings:
+            name, span = groups[0]
+            groups[0:1] = [(name, span - 1)] if span > 1 else []
+        if groups:
             cells = "".join(
                 f'<th colspan="{span}">{esc(name)}</th>' if span > 1 else f"<th>{esc(name)}</th>"
-                for name, span in self.groups
+                for name, span in groups
             )
             out.append(f"<tr>{cells}</tr>")
-        out.append("<tr>" + "".join(f"<th>{esc(c)}</th>" for c in self.columns) + "</tr>")
+        out.append("<tr>" + "".join(f"<th>{esc(c)}</th>" for c in self.columns[skip:]) + "</tr>")
         out.append("</thead>")
         out.append("<tbody>")
         spans = _first_column_spans(self.rows) if self.index_columns else [1] * len(self.rows)
         for row, span in zip(self.rows, spans):
+            if headings and span:
+                out.append(f'<tr class="hnnlib-table-heading"><th colspan="{len(self.columns) - 1}" '
+                           f'style="text-align: left">{esc(row[0])}</th></tr>')
             cells = []
             for j, cell in enumerate(row):
-                if j == 0 and self.index_columns and span == 0:
-                    continue  # merged into the cell above
+                if j < skip or (j == 0 and self.index_columns and span == 0):
+                    continue  # a heading row, or merged into the cell above
                 if j < self.index_columns:
                     rowspan = f' rowspan="{span}"' if j == 0 and span > 1 else ""
                     cells.append(f'<th{rowspan} style="text-align: left">{esc(cell)}</th>')

@@ -44,6 +44,7 @@ def test_mean_with_error_edge_cases():
     """One value has an undefined (NaN) error; no values is an error; 2-D input is flattened."""
     one = MeanWithError.of([2.5])
     assert one.mean == 2.5 and one.n == 1 and np.isnan(one.stderr)
+    assert format(one) == str(one) == "2.5 (n = 1)"  # never "2.5 +- nan"
     with pytest.raises(ValueError, match="at least one"):
         MeanWithError.of(np.array([]))
     assert MeanWithError.of(np.ones((3, 4))).n == 12
@@ -58,6 +59,28 @@ def test_mean_with_error_format_and_scaled():
     s = m.scaled(1e3)
     assert (s.mean, s.stderr, s.n) == (pytest.approx(12.3), pytest.approx(4.56), 10)
     assert format(s, ".2f") == "12.30 +- 4.56"
+
+
+def test_a_single_value_prints_its_count_instead_of_a_nan_error():
+    """n = 1: the mean and "(n = 1)" in any spec, also scaled; a NaN error of n > 1 stays visible."""
+    one = MeanWithError(0.37, float("nan"), 1)
+    assert f"{one:.3g}" == "0.37 (n = 1)"
+    assert f"{one.scaled(1e3)}" == "370 (n = 1)"
+    assert one.text(".2e", 2) == "3.70e-01 (n = 1)"
+    assert str(MeanWithError(0.37, float("nan"), 5)) == "0.37 +- nan"
+
+
+def test_text_rounds_the_error_to_its_significant_figures():
+    """text(spec, error_figures): the mean in spec, the error rounded first, then in the same spec."""
+    assert MeanWithError(38.43, 0.638, 3).text(".3g", 2) == "38.4 +- 0.64"
+    assert MeanWithError(632.0, 130.4, 15).text(".3g", 2) == "632 +- 130"  # not 1.3e+02
+    assert MeanWithError(7.23e5, 6.41e5, 15).text(".3g", 2) == "7.23e+05 +- 6.4e+05"
+    assert MeanWithError(0.634, 0.00317, 15).text(".3g", 2) == "0.634 +- 0.0032"
+    assert MeanWithError(1.0, 0.0, 15).text(".3g", 2) == "1 +- 0"
+    m = MeanWithError(0.0123, 0.00456, 10)
+    assert m.text() == format(m) == "0.0123 +- 0.00456"
+    with pytest.raises(ValueError, match="error_figures"):
+        m.text(".3g", 0)
 
 
 @pytest.mark.parametrize("cls", [HNN, BaselineNN])
