@@ -59,7 +59,11 @@ $(WEB_ASSETS): $(WEB_STAMP) $(WEB)/copy-assets.mjs $(WEB)/widgets-config.js $(WE
 
 web: $(WEB_ASSETS)
 
+# Sphinx copies web/static (the CSS, MathJax) only when it rebuilds a page: a newer static file
+# alone (an edit of web/book.css) starts the site afresh, so that no stale stylesheet stays.
 book: $(STAMP) $(WEB_ASSETS)
+	@if [ -f _build/html/index.html ] && [ -n "$$(find $(WEB)/static -newer _build/html/index.html -print -quit)" ]; then \
+	  echo "web/static changed: building the site afresh"; rm -rf _build/html _build/.doctrees; fi
 	$(BIN)/jupyter-book build -W --keep-going .
 	@echo "Open _build/html/index.html"
 

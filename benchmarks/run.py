@@ -6,11 +6,13 @@ Usage::
     .venv/bin/python benchmarks/run.py --runs 1 --notebooks   # also execute every chapter once, 2 at a time
     .venv/bin/python benchmarks/run.py --select two_body --runs 1   # N-body data and training
     .venv/bin/python benchmarks/run.py --reference ../hamiltonian-nn --runs 3   # side by side
+    .venv/bin/python benchmarks/run.py --reference ../hamiltonian-nn --threads 2   # at the reference's default
 
 ``--reference DIR`` times the authors' ``train.py`` scripts from a checkout of
 greydanus/hamiltonian-nn at ``DIR`` (never copied into this repository) against this book's
 training of the same task, model, steps, data and width, in alternating whole-process runs with
-one thread each, and prints the throughput ratio. Two packages the reference imports and the lock
+the same torch threads each (``--threads``, default one; the reference's ``train.py`` by itself takes
+one per core), and prints the throughput ratio. Two packages the reference imports and the lock
 lacks are replaced by the stand-ins of ``benchmarks/reference_shim`` (see its README).
 
 Each measurement is a fresh ``python`` process (import time included), like the reference timings
@@ -173,10 +175,10 @@ def main() -> None:
     parser.add_argument("--select", default="task1", help="run the benchmarks whose name starts with this (default task1; '' for all)")
     parser.add_argument("--threads", type=int, default=THREADS, help="torch threads in the benchmark processes")
     parser.add_argument("--reference", type=Path, default=None,
-                        help="a checkout of greydanus/hamiltonian-nn: time its train.py side by side (one thread each)")
+                        help="a checkout of greydanus/hamiltonian-nn: time its train.py side by side (--threads each)")
     args = parser.parse_args()
     if args.reference is not None:
-        side_by_side(args.reference.resolve(), args.runs)
+        side_by_side(args.reference.resolve(), args.runs, args.threads)
         return
     env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy")
     env.pop("MPLBACKEND", None)  # notebooks need the inline backend
@@ -202,14 +204,18 @@ def main() -> None:
         print(f"| {name} | {med:.2f} | {lo:.2f} | {hi:.2f} | {rss_text} | {rate_text} | {runs} |")
 
 
-def side_by_side(reference: Path, runs: int) -> None:
-    """Alternate whole-process runs of this book's training and the reference's ``train.py``; print medians and ratios."""
+def side_by_side(reference: Path, runs: int, threads: int = THREADS) -> None:
+    """Alternate whole-process runs of this book's training and the reference's ``train.py``; print medians and ratios.
+
+    Both run with ``threads`` torch threads (OMP_NUM_THREADS and MKL_NUM_THREADS). The reference's
+    ``train.py`` sets no thread count, so by itself it takes torch's default, one per core.
+    """
     if not (reference / "hnn.py").is_file():
         raise SystemExit(f"--reference must be a checkout of greydanus/hamiltonian-nn (no hnn.py in {reference})")
-    one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    ours_env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy", **one_thread)
-    ref_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SHIM), str(reference)]), **one_thread)
-    print(f"Machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, one thread each")
+    threads_env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    ours_env = dict(os.environ, PYTHONPATH=str(ROOT), SDL_VIDEODRIVER="dummy", **threads_env)
+    ref_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SHIM), str(reference)]), **threads_env)
+    print(f"Machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, {threads} torch thread(s) each")
     print()
     print("| training | this book, median wall (s) | reference, median wall (s) | speed-up | this book's peak RSS (MB) | reference's (MB) | runs |")
     print("|---|---|---|---|---|---|---|")
@@ -217,7 +223,7 @@ def side_by_side(reference: Path, runs: int) -> None:
         ours, theirs = [], []
         for _ in range(runs):  # alternating, so a change in the machine's load hits both alike
             with tempfile.TemporaryDirectory() as folder:
-                ours.append(measure(WORKERS[name].format(threads=1, folder=folder), ours_env))
+                ours.append(measure(WORKERS[name].format(threads=threads, folder=folder), ours_env))
             with tempfile.TemporaryDirectory() as folder:  # a fresh save_dir: the reference makes its data, as ours does
                 theirs.append(measure([str(reference / script), "--save_dir", folder, *extra], ref_env, cwd=reference / Path(script).parent))
         ours_wall, theirs_wall = statistics.median(w for w, _, _ in ours), statistics.median(w for w, _, _ in theirs)
