@@ -264,7 +264,9 @@ class SeedSummary:
         """What the ``+-`` of :meth:`aggregate` means for this number of seeds."""
         if len(self.results) > 1:
             return f"standard error over {len(self.results)} seeds"
-        return "one seed: the run's own standard error (over samples; energy: over rollouts)"
+        rollouts = {v.n for by_kind in self.results[0].energy_mse_by_energy.values() for v in by_kind.values()}
+        energy = "energy: one rollout, so none, '(n = 1)'" if rollouts == {1} else "energy: over rollouts"
+        return f"one seed: the run's own standard error (over samples; {energy})"
 
     def _value(self, result: ExperimentResult, metric: str, kind: str, energy: str | None) -> MeanWithError:
         if metric == "energy_mse":

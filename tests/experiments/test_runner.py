@@ -56,6 +56,17 @@ def test_run_many_aggregates_over_seeds():
     records = experiments.summary_records(summary)
     assert len(records) == 6 and {r["metric"] for r in records} == set(experiments.METRICS)
     assert "seeds 0 1" in experiments.format_summary(summary)
+    assert summary.spread == "standard error over 2 seeds"
+
+
+def test_one_seed_spread_says_when_the_energy_comes_from_one_rollout():
+    """One seed: the +- is the run's own; a single rollout (Task 3) has none, and the text says so."""
+    one = run_many(tiny(), [0], cache=False, progress=False)
+    assert one.spread.endswith("energy: over rollouts)")
+    result = one.results[0]
+    result.energy_mse_by_energy = {e: {k: MeanWithError(v.mean, float("nan"), 1) for k, v in by_kind.items()}
+                                   for e, by_kind in result.energy_mse_by_energy.items()}
+    assert one.spread.endswith("energy: one rollout, so none, '(n = 1)')")
 
 
 def test_pixel_task_runs_through_the_runner_and_the_cache(tmp_path):
