@@ -1,9 +1,10 @@
 """How many times each model was trained in one run: read a $HNNLIB_TRAINING_LOG file.
 
-Usage (a cold run of every chapter, counting trainings per fingerprint):
+Usage (a cold `make test`, counting the chapters' trainings per fingerprint; the unit tests write
+nothing to the log, see tests/conftest.py):
 
     rm -f /tmp/trainings.log
-    HNNLIB_CACHE_DIR=$(mktemp -d) HNNLIB_TRAINING_LOG=/tmp/trainings.log .venv/bin/python -m pytest book
+    HNNLIB_CACHE_DIR=$(mktemp -d) HNNLIB_TRAINING_LOG=/tmp/trainings.log make test
     .venv/bin/python benchmarks/training_counts.py /tmp/trainings.log
 
 Each line of the log is written by hnnlib.training.log_training when a model is trained: the

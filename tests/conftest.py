@@ -21,6 +21,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True)
+def _no_training_log(monkeypatch):
+    """Unit tests train tiny models, some several times on purpose: they write nothing to
+    $HNNLIB_TRAINING_LOG, so that the log of a whole `make test` counts the chapters' trainings
+    only (benchmarks/training_counts.py). A test of the log sets the variable itself."""
+    monkeypatch.delenv("HNNLIB_TRAINING_LOG", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _close_figures():
     """Close every matplotlib figure a test opened."""
     yield
