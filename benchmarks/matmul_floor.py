@@ -47,7 +47,7 @@ def product_time(m: int, k: int, n: int, repeats: int = 200) -> float:
     return statistics.median(times)
 
 
-def task1_step_times(steps: int = 600) -> dict[str, float]:
+def task1_step_times(steps: int = 2000) -> dict[str, float]:
     """Measured seconds per step of the book's Task 1 training (baseline and HNN), in this process."""
     from hnnlib import experiments
     from hnnlib.training import set_seed
@@ -65,7 +65,7 @@ def task1_step_times(steps: int = 600) -> dict[str, float]:
     return out
 
 
-def pixel_step_time(steps: int = 200) -> tuple[float, int]:
+def pixel_step_time(steps: int = 1000) -> tuple[float, int]:
     """Measured seconds per step of the book's pixel-model training, in this process, and the lit pixels."""
     from hnnlib import experiments, pixel
     from hnnlib.training import set_seed
