@@ -259,9 +259,8 @@ def nbody_figure(system: "NBody", t: np.ndarray, trajectories: Mapping[str, np.n
         ax.set_ylim(low, high)  # one energy scale for all models
     # One legend under the panels, in black and grey (each column has its model's colour), so
     # that no legend covers a path or an energy curve.
-    n_bodies = system.bodies(np.asarray(next(iter(trajectories.values()))))[0].shape[1]
     handles = [Line2D([], [], color="black", lw=1.3, linestyle=BODY_LINESTYLES[i % len(BODY_LINESTYLES)],
-                      label=f"body {i + 1}") for i in range(n_bodies)]
+                      label=f"body {i + 1}") for i in range(q.shape[1])]  # q: the last column's bodies
     handles += [Line2D([], [], color="tab:gray", ls=":", label="kinetic"),
                 Line2D([], [], color="tab:gray", ls="-.", label="potential"),
                 Line2D([], [], color="black", lw=2, label="total")]

@@ -122,6 +122,13 @@ def test_training_minibatches_are_the_checked_loss_of_the_sampled_pairs(kind):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
 
 
+def dark_mask(columns: torch.Tensor) -> torch.Tensor:
+    """True at the pixels that are not in ``columns`` (the lit ones)."""
+    dark = torch.ones(INPUT_DIM, dtype=torch.bool)
+    dark[columns] = False
+    return dark
+
+
 def dark_border_data() -> tuple[torch.Tensor, torch.Tensor]:
     """moving_blob_data with the first and last pixel column of every frame always zero."""
     x, x_next = moving_blob_data()
@@ -158,8 +165,7 @@ def test_losses_on_lit_pixels_equal_the_losses_on_all_pixels(kind):
             assert b.grad is None, name
             continue
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-5, atol=1e-7, msg=name)
-    dark = torch.ones(INPUT_DIM, dtype=torch.bool)
-    dark[columns] = False
+    dark = dark_mask(columns)
     assert (compact.autoencoder.encoder_layers[0].weight.grad[:, dark] == 0).all()  # exactly, as on all pixels
 
 
@@ -179,8 +185,7 @@ def test_training_on_frames_with_dark_pixels_is_adam_on_all_pixels():
     for (name, a), b in zip(by_loop.named_parameters(), by_hand.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7, msg=name)
     untouched = small_model("hnn").autoencoder.encoder_layers[0].weight
-    dark = torch.ones(INPUT_DIM, dtype=torch.bool)
-    dark[lit_pixels(x, x_next)] = False
+    dark = dark_mask(lit_pixels(x, x_next))
     moved = (by_loop.autoencoder.encoder_layers[0].weight - untouched)[:, dark]
     assert dark.any() and (moved != 0).all()  # weight decay still acts on the dark pixels' weights
 
