@@ -33,7 +33,11 @@ help:
 # Installs exactly what requirements.lock pins, every file checked by its sha256 hash.
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-compile --require-hashes --no-deps -r requirements.lock
+	@# pip compiles the installed modules to bytecode one file at a time; compileall does it on every core
+	@# (about 7 s less on 2 cores). Like pip, it leaves a file it cannot compile (torch ships one written
+	@# for Python 3.12 only, never imported here), so its exit status is not an error of the install.
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib >/dev/null || true
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 

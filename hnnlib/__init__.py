@@ -11,6 +11,8 @@ Modules, one job each:
 - :mod:`hnnlib.lagrangian`: the Euler-Lagrange equation with ``torch.func`` and the Lagrangian NN (chapter 13).
 - :mod:`hnnlib.checkpoints`: saving and loading models, without unpickling code.
 - :mod:`hnnlib.training`: the training loop.
+- :mod:`hnnlib.optim`: Adam, one fused kernel per step (the same weights as ``torch.optim.Adam``).
+- :mod:`hnnlib.memory`: the training loop's allocator setting (freed arrays are reused).
 - :mod:`hnnlib.integrators`: batched rollouts (solve_ivp, RK4, leapfrog, implicit midpoint).
 - :mod:`hnnlib.long_horizon`: long rollouts: modified Hamiltonians, energy drift, phase error, fitted orders.
 - :mod:`hnnlib.rk45_batched`: SciPy's RK45 with one step size per trajectory, all evaluated together.

@@ -54,6 +54,24 @@ def progress_bar(iterable: Iterable | None = None, **kwargs: Any) -> tqdm:
     return _FinishedInNotebook(iterable, **kwargs)
 
 
+#: A finished bar for work loaded rather than done: no elapsed time and no rate, which would
+#: describe reading a file, not the work (tqdm would show e.g. "247839.04it/s").
+FINISHED_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt}{postfix}"
+
+
+def finished_bar(total: int, desc: str, **postfix: str) -> None:
+    """Show a finished bar of ``total`` steps at once, for work loaded from a cache.
+
+    A cell then shows the same outputs whether it did the work (a live bar) or loaded the result.
+    ``postfix`` entries are shown after the count (for example ``train="1.2e-03"``).
+    """
+    bar = progress_bar(total=total, desc=desc, leave=True, bar_format=FINISHED_FORMAT)
+    bar.update(total)
+    if postfix:
+        bar.set_postfix(postfix, refresh=False)
+    bar.close()
+
+
 class _FinishedInNotebook(tqdm):
     """The notebook bar, displayed under a display id and re-displayed when it closes."""
 

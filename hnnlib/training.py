@@ -17,7 +17,9 @@ from torch import nn
 
 from ._checks import NonFiniteError, as_state_tensor, check_dynamics_model, check_finite_number, check_positive_int, check_seed
 from .data import TrajectoryDataset
+from .memory import keep_freed_memory
 from .models import l2_loss
+from .optim import Adam
 from .progress import progress_bar
 
 
@@ -303,8 +305,8 @@ def optimize(
     steps, eval_every = check_positive_int(steps, "steps"), check_positive_int(eval_every, "eval_every")
     learning_rate = check_finite_number(learning_rate, "learning_rate", minimum=0.0, strict=True)
     weight_decay = check_finite_number(weight_decay, "weight_decay", minimum=0.0, strict=False)
-    fused = next(model.parameters()).device.type in ("cpu", "cuda")
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=fused)
+    keep_freed_memory()  # a step frees and re-allocates the same arrays: reuse them (hnnlib.memory)
+    optimizer = Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     history = TrainingHistory()
 
     def record(step: int) -> None:
@@ -324,7 +326,7 @@ def optimize(
         value = loss.item()
         if not math.isfinite(value):
             raise NonFiniteError(f"the training loss became {value} at step {step} of {steps}; try a smaller learning_rate")
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         history.batch_loss.append(value)

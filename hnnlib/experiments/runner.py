@@ -22,7 +22,7 @@ from .. import paper
 from .._checks import check_seed
 from ..labels import MODEL_KINDS, MODEL_LABELS
 from ..metrics import MeanWithError, RolloutComparison
-from ..progress import progress_bar
+from ..progress import finished_bar
 from ..training import TrainingHistory, set_seed, torch_threads
 from .cache import ModelCache, as_cache
 from .config import ExperimentConfig
@@ -131,12 +131,8 @@ def _train_or_load(task: Task, config: ExperimentConfig, kind: str, data: Any, s
 def _show_finished(history: TrainingHistory, description: str) -> None:
     """A finished progress bar for a model loaded from the cache, with its last losses: a cell shows the same
     outputs whether it trained the model or loaded it."""
-    steps = history.step[-1] if history.step else 0
-    bar = progress_bar(total=steps, desc=description, leave=True)
-    bar.update(steps)
-    if history.step:
-        bar.set_postfix(train=f"{history.train_loss[-1]:.2e}", test=f"{history.test_loss[-1]:.2e}", refresh=False)
-    bar.close()
+    losses = dict(train=f"{history.train_loss[-1]:.2e}", test=f"{history.test_loss[-1]:.2e}") if history.step else {}
+    finished_bar(history.step[-1] if history.step else 0, description, **losses)
 
 
 def trained_models(

@@ -300,9 +300,11 @@ def make_pixel_pendulum_dataset(
 
     path = folder / f"pixel_pendulum-{key[:32]}.npz" if folder is not None else None
     frames = _load_cached_frames(path, key, shape) if path is not None else None
-    if frames is None:
-        from ..progress import progress_bar
+    from ..progress import finished_bar, progress_bar
 
+    if frames is not None and progress:  # the same outputs as rendering them: a finished bar
+        finished_bar(n_trajectories, "rendering frames (loaded from the cache)")
+    if frames is None:
         frames = np.empty(shape, dtype=np.float32)
         with _FrameRenderer(side, screen_dim, CROP) as renderer:
             for k in progress_bar(range(n_trajectories), desc="rendering frames", unit="trajectory", disable=not progress, leave=True):

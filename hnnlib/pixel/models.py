@@ -264,6 +264,24 @@ def evaluate_pixel_loss(model: PixelDynamicsModel, x: torch.Tensor, x_next: torc
     return total / n
 
 
+def _lit_pairs(x: torch.Tensor, x_next: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lit pixels of a set (:func:`lit_pixels`) and ``(2, n_samples, n_lit)``: those pixels of ``x`` and ``x_next``."""
+    columns = lit_pixels(x, x_next)
+    return columns, torch.stack([x.index_select(1, columns), x_next.index_select(1, columns)])
+
+
+def _lit_pixel_loss(model: PixelDynamicsModel, columns: torch.Tensor, pairs: torch.Tensor, x: torch.Tensor,
+                    batch_size: int = 4096) -> float:
+    """:func:`evaluate_pixel_loss` of a set from its lit pixels (:func:`_lit_pairs`), ``x`` its inputs in full."""
+    total, n = 0.0, x.shape[0]
+    with torch.no_grad():
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            both = pairs[:, start:stop].reshape(2 * (stop - start), -1)
+            total += float(model._stacked_losses(both, columns, x[start:stop]).total) * (stop - start)
+    return total / n
+
+
 def pixel_loss(model: PixelDynamicsModel, x: torch.Tensor, x_next: torch.Tensor, batch_size: int = 4096) -> MeanWithError:
     """The total loss of :meth:`PixelDynamicsModel.losses`, per sample, as a mean +- standard error.
 
@@ -356,17 +374,16 @@ def fit_pixel_model(
     log_training(model, (x, x_next), dict(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay,
                                           batch_size=batch_size, seed=seed), description)
 
-    columns = lit_pixels(x, x_next)  # the encoder reads only these pixels: the others are zero
-    # (2, n_samples, n_lit): the lit pixels of x and x_next, one gather per minibatch below
-    pairs = torch.stack([x.index_select(1, columns), x_next.index_select(1, columns)])
+    columns, pairs = _lit_pairs(x, x_next)  # the encoder reads only the lit pixels: the others are zero
+    test = _lit_pairs(x_test, x_next_test) if x_test is not None else None  # the test set's own lit pixels
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
         both = pairs.index_select(1, idx).view(2 * idx.shape[0], -1)  # = cat([x[idx], x_next[idx]]), lit pixels
         return model._stacked_losses(both, columns, x.index_select(0, idx)).total
 
-    def eval_losses() -> tuple[float, float]:
-        train_loss = evaluate_pixel_loss(model, x, x_next)
-        return train_loss, evaluate_pixel_loss(model, x_test, x_next_test) if x_test is not None else float("nan")
+    def eval_losses() -> tuple[float, float]:  # = evaluate_pixel_loss on each set, up to round-off
+        train_loss = _lit_pixel_loss(model, columns, pairs, x)
+        return train_loss, _lit_pixel_loss(model, *test, x_test) if test is not None else float("nan")
 
     with flush_denormals():
         return optimize(model, batch_loss, eval_losses, batches, steps=steps, learning_rate=learning_rate,

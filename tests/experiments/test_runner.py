@@ -112,6 +112,7 @@ def test_a_cache_hit_shows_a_finished_bar(tmp_path, capsys):
     loaded = capsys.readouterr().err
     assert trained.count("100%|") == loaded.count("100%|") == 2 and "20/20" in loaded
     assert "loaded from the model cache" not in trained and "baseline NN (loaded from the model cache): 100%" in loaded
+    assert "it/s" not in loaded and "train=" in loaded  # no rate of reading a file; the last losses
 
 
 def test_the_training_log_counts_each_model_once(tmp_path, monkeypatch):

@@ -254,3 +254,17 @@ def test_flush_denormals_is_scoped():
     with flush_denormals():
         assert (tiny * 1.0).item() == 0.0
     assert (tiny * 1.0).item() != 0.0
+
+
+def test_recorded_losses_are_the_whole_set_losses_with_the_test_sets_own_lit_pixels():
+    """fit_pixel_model records the losses from each set's lit pixels: the same numbers as
+    evaluate_pixel_loss on all pixels, also where the test set lights pixels the train set never does."""
+    x, x_next = dark_border_data()
+    x_test, x_next_test = moving_blob_data(n_traj=3, seed=1)  # its border pixels are lit
+    assert len(lit_pixels(x_test, x_next_test)) > len(lit_pixels(x, x_next))
+    model = small_model("hnn")
+    history = fit_pixel_model(model, x, x_next, x_test=x_test, x_next_test=x_next_test, steps=4, batch_size=16,
+                              eval_every=2, progress=False)
+    assert history.step == [0, 2, 4]
+    assert history.train_loss[-1] == pytest.approx(evaluate_pixel_loss(model, x, x_next), rel=1e-5)
+    assert history.test_loss[-1] == pytest.approx(evaluate_pixel_loss(model, x_test, x_next_test), rel=1e-5)

@@ -6,6 +6,7 @@ Each test writes a tiny notebook, executes it to store its outputs, edits the st
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -20,13 +21,20 @@ sys.path.insert(0, str(TOOLS))
 import nbval_numeric as nn  # noqa: E402
 
 
+_EXECUTED: dict[str, nbformat.NotebookNode] = {}  # code -> its executed one-cell notebook
+
+
 def _notebook(tmp_path: Path, code: str, tags: list[str] | None = None) -> Path:
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(code)
+    """A one-cell notebook of ``code`` with stored outputs; each code runs in a kernel once per module
+    (tags only matter to nbval, not to the stored outputs)."""
+    if code not in _EXECUTED:
+        nb = nbformat.v4.new_notebook()
+        nb.cells.append(nbformat.v4.new_code_cell(code))
+        NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+        _EXECUTED[code] = nb
+    nb = copy.deepcopy(_EXECUTED[code])
     if tags:
-        cell.metadata["tags"] = tags
-    nb.cells.append(cell)
-    NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+        nb.cells[0].metadata["tags"] = tags
     path = tmp_path / "tiny.ipynb"
     nbformat.write(nb, path)
     return path
