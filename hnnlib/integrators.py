@@ -24,7 +24,7 @@ import scipy.integrate
 import torch
 
 from ._checks import NonFiniteError, check_finite_number, check_positive_int
-from ._rollout import call_field, field_dtype, time_grid, with_batch_axis
+from ._rollout import call_field, field_dtype, step_sizes, time_grid, with_batch_axis
 from ._typing import VectorField
 
 
@@ -134,12 +134,11 @@ def rk4(f: VectorField, x0: Any, t: Any, *, substeps: int = 1) -> torch.Tensor:
     """
     x, single = with_batch_axis(x0)
     substeps = check_positive_int(substeps, "substeps")
-    t = time_grid(t, x.dtype, x.device)
+    times, steps = step_sizes(time_grid(t, x.dtype, x.device), substeps)
     out = [x]
-    for i in range(t.numel() - 1):
-        h = (t[i + 1] - t[i]) / substeps
+    for t_i, h in zip(times, steps):
         for j in range(substeps):
-            s = t[i] + j * h
+            s = t_i + j * h
             k1 = call_field(f, x, s)
             k2 = call_field(f, x + 0.5 * h * k1, s + 0.5 * h)
             k3 = call_field(f, x + 0.5 * h * k2, s + 0.5 * h)
@@ -202,9 +201,9 @@ def leapfrog(
     if x.shape[-1] % 2:
         raise ValueError(f"leapfrog needs states with an even number of coordinates (q, p), got {tuple(x.shape)}")
     substeps = check_positive_int(substeps, "substeps")
-    t = time_grid(t, x.dtype, x.device)
+    times, steps = step_sizes(time_grid(t, x.dtype, x.device), substeps)
     n = x.shape[-1] // 2
-    now = t[0]  # the time of the current step, for error messages
+    now = times[0]  # the time of the current step, for error messages
     tol = 8 * torch.finfo(x.dtype).eps
 
     def fq(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:  # dH/dp
@@ -234,10 +233,9 @@ def leapfrog(
 
     q, p = x[..., :n], x[..., n:]
     out = [x]
-    for i in range(t.numel() - 1):
-        h = (t[i + 1] - t[i]) / substeps
+    for t_i, h in zip(times, steps):
         for j in range(substeps):
-            now = t[i] + j * h
+            now = t_i + j * h
             if separable:
                 p_half = p + 0.5 * h * fp(q, p)
                 q = q + h * fq(q, p_half)

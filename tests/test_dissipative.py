@@ -181,7 +181,10 @@ def test_friction_tasks_are_registered_with_published_numbers():
     from hnnlib import followups
     from hnnlib.experiments import friction
 
-    assert set(friction.FRICTION_TASKS) == {"damped_spring", "real_pendulum_dhnn", "real_pendulum_dgnet"}
+    assert set(friction.FRICTION_TASKS) == {"damped_spring", "real_pendulum_dhnn", "real_pendulum_dhnn_cosine",
+                                            "real_pendulum_dgnet"}
+    cosine, constant = (friction.FRICTION_TASKS[n].settings for n in ("real_pendulum_dhnn_cosine", "real_pendulum_dhnn"))
+    assert {k: v for k, v in cosine.items() if k != "lr_schedule"} == constant and cosine["lr_schedule"] == "cosine"
     assert friction.FRICTION_TASKS["real_pendulum_dhnn"].published["test_loss"] is followups.DHNN_REAL_PENDULUM_TEST_LOSS
     assert followups.DGNET_REAL_PENDULUM_ENERGY_MSE.value == pytest.approx(4.92e-4)
     with pytest.raises(ValueError, match="valid"):
@@ -218,3 +221,34 @@ def test_last_records_is_mean_and_std():
     h = TrainingHistory(step=[0, 1, 2, 3], train_loss=[0.0] * 4, test_loss=[9.0, 1.0, 2.0, 3.0], batch_loss=[])
     mean, std = last_records(h, 3)
     assert mean == pytest.approx(2.0) and std == pytest.approx(np.std([1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_train_in_order_learning_rate_schedule(schedule):
+    """With a constant gradient every Adam step moves a weight by the step's learning rate: the moves
+    follow lr (constant) or lr (1 + cos(pi s / steps)) / 2 (cosine)."""
+    from hnnlib.experiments.friction import train_in_order
+
+    weights = []
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def time_derivative(self, x):
+            if torch.is_grad_enabled():
+                weights.append(float(self.w.detach()))
+            return torch.zeros_like(x) + self.w
+
+    x = torch.zeros(8, 2)
+    target = torch.full((8, 2), 1e6)  # the gradient of the loss in w stays -2e6, to 1e-6
+    steps, lr = 12, 1e-2
+    train_in_order(Probe(), x, target, x, target, steps=steps, learning_rate=lr, batch_size=4, test_every=100,
+                   lr_schedule=schedule, progress=False)
+    moves = np.diff(weights)
+    expected = [lr if schedule == "constant" else lr * 0.5 * (1 + np.cos(np.pi * s / steps)) for s in range(steps - 1)]
+    np.testing.assert_allclose(moves, expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train_in_order(Probe(), x, target, x, target, steps=2, learning_rate=lr, batch_size=4, test_every=1,
+                       lr_schedule="linear", progress=False)

@@ -2,7 +2,7 @@
 
 Sosanya & Greydanus, "Dissipative Hamiltonian Neural Networks", 2022 (arXiv:2201.10085), learn
 ``H_theta`` and ``D_theta`` and the field ``S_H + grad D`` (:class:`hnnlib.models.DissipativeHNN`).
-Three registered tasks (:data:`FRICTION_TASKS`), each with its protocol written once here:
+Four registered tasks (:data:`FRICTION_TASKS`), each with its protocol written once here:
 
 - ``damped_spring``: a :class:`~hnnlib.systems.DampedOscillator` with known friction, Task 1's
   sampling and noise; the D-HNN must recover ``H`` (up to a constant) and ``D``.
@@ -10,6 +10,9 @@ Three registered tasks (:data:`FRICTION_TASKS`), each with its protocol written 
   protocol (its reference notebook ``analyze_realpend.ipynb``): centred finite differences, a
   444 / 111 split, 5000 Adam steps at ``5e-3`` on 128-sample minibatches taken in order; the
   metric is the mean +- std of the last three test-loss records (every 200 steps).
+- ``real_pendulum_dhnn_cosine``: the same, with one change of this book's: the learning rate
+  decays from ``5e-3`` to almost 0 along a cosine over the 5000 steps, so that the last records
+  come from a settled model rather than from Adam's noise at a large constant step.
 - ``real_pendulum_dgnet``: the real pendulum under DGNet's protocol (Matsubara, Ishikawa &
   Yaguchi, NeurIPS 2020; ``experiment-real/train_dgnet.py``), which is the HNN reference code's
   Task 3 (Table 1): forward differences, the reference split, 2000 full-batch Adam steps; the
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +49,7 @@ from ..data import TrajectoryDataset, make_trajectory_dataset
 from ..integrators import rk4
 from ..metrics import MeanWithError, _comparison as observed_comparison, compare_to_observed
 from ..models import DissipativeHNN
-from ..progress import progress_bar
+from ..progress import finished_bar, progress_bar
 from ..systems import DampedOscillator
 from ..training import TrainingHistory, fit, set_seed, torch_threads
 from .cache import default_cache_dir, source_hash
@@ -95,6 +99,11 @@ _register(FrictionTask(
     "real_pendulum_dhnn", "Real pendulum, D-HNN paper's protocol",
     dict(data="dhnn", train_fraction=0.8, hidden_dim=256, steps=5000, learning_rate=5e-3, weight_decay=0.0,
          batch_size=128, test_every=200, last_records=3),
+    published={"test_loss": followups.DHNN_REAL_PENDULUM_TEST_LOSS},
+))
+_register(FrictionTask(
+    "real_pendulum_dhnn_cosine", "Real pendulum, D-HNN paper's protocol, cosine learning rate",
+    dict(FRICTION_TASKS["real_pendulum_dhnn"].settings, lr_schedule="cosine"),
     published={"test_loss": followups.DHNN_REAL_PENDULUM_TEST_LOSS},
 ))
 _register(FrictionTask(
@@ -156,7 +165,7 @@ def dhnn_protocol_data(train_fraction: float = 0.8, data_dir: str | os.PathLike 
 def train_in_order(
     model: torch.nn.Module, x: torch.Tensor, dx: torch.Tensor, x_test: torch.Tensor, dx_test: torch.Tensor, *,
     steps: int, learning_rate: float, batch_size: int, test_every: int, weight_decay: float = 0.0,
-    progress: bool = True, description: str | None = None,
+    lr_schedule: str = "constant", progress: bool = True, description: str | None = None,
 ) -> TrainingHistory:
     """Adam on minibatches taken in order, as the D-HNN reference code's ``train`` does.
 
@@ -165,12 +174,18 @@ def train_in_order(
     (``batch_loss``); every ``test_every`` steps (from step 0) the full train and test losses are
     recorded too.
 
+    ``lr_schedule``: ``"constant"`` (the reference code's) or ``"cosine"``, this book's change: step
+    ``s`` (from 0) uses ``learning_rate * (1 + cos(pi s / steps)) / 2``, which decays to almost 0 by
+    the last step (Loshchilov & Hutter's cosine annealing, without restarts).
+
     Returns
     -------
     TrainingHistory
     """
     steps, batch_size = check_positive_int(steps, "steps"), check_positive_int(batch_size, "batch_size")
     test_every = check_positive_int(test_every, "test_every")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
     if x.ndim != 2 or dx.shape != x.shape or x_test.ndim != 2 or dx_test.shape != x_test.shape:
         raise ValueError(f"x, dx and x_test, dx_test must be pairs of shape (n, D), got {tuple(x.shape)}, "
                          f"{tuple(dx.shape)}, {tuple(x_test.shape)}, {tuple(dx_test.shape)}")
@@ -179,6 +194,8 @@ def train_in_order(
     n = x.shape[0]
     bar = progress_bar(range(steps), desc=description, disable=not progress)
     for step in bar:
+        if lr_schedule == "cosine":
+            optimizer.param_groups[0]["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
         b = (step * batch_size) % n
         loss = (model.time_derivative(x[b:b + batch_size]) - dx[b:b + batch_size]).pow(2).mean()
         optimizer.zero_grad()
@@ -249,7 +266,8 @@ def _train(task: FrictionTask, seed: int, progress: bool) -> tuple[DissipativeHN
         d = dhnn_protocol_data(s["train_fraction"])
         history = train_in_order(model, d["x"], d["dx"], d["x_test"], d["dx_test"], steps=s["steps"],
                                  learning_rate=s["learning_rate"], batch_size=s["batch_size"],
-                                 test_every=s["test_every"], weight_decay=s["weight_decay"], progress=progress,
+                                 test_every=s["test_every"], weight_decay=s["weight_decay"],
+                                 lr_schedule=s.get("lr_schedule", "constant"), progress=progress,
                                  description=description)
     else:
         data = realdata.load_real_pendulum(split=s["data"])
@@ -284,8 +302,7 @@ def trained_dhnn(name: str, seed: int = 0, *, cache: bool = True, progress: bool
             if isinstance(model, DissipativeHNN) and model.metadata.get("task") == name:
                 history = _history_from(model.metadata["history"])
                 if progress:
-                    with progress_bar(total=1, desc=f"D-HNN, {task.title}, seed {seed} (from the model cache)") as bar:
-                        bar.update(1)
+                    finished_bar(1, f"D-HNN, {task.title}, seed {seed} (from the model cache)")
                 return model, history
         except (ValueError, KeyError, OSError):
             pass  # unreadable or foreign: train again and overwrite
@@ -344,14 +361,18 @@ def protocol_row(seed: int = 0, *, cache: bool = True, progress: bool = True) ->
     Returns
     -------
     dict
-        ``{"dhnn_test_loss": {...}, "dgnet_energy_mse": {...}}``, each with ``mean`` and
-        ``spread`` (the D-HNN paper's: std of the last three records of one run; DGNet's: the
-        standard error over trials), ``published`` (a :class:`~hnnlib.followups.Published`) and
-        ``trials`` (the per-seed values).
+        ``{"dhnn_test_loss": {...}, "dhnn_cosine_test_loss": {...}, "dgnet_energy_mse": {...}}``,
+        each with ``mean`` and ``spread`` (the D-HNN paper's: std of the last three records of
+        one run; DGNet's: the standard error over trials), ``published`` (a
+        :class:`~hnnlib.followups.Published`) and ``trials`` (the per-seed values). The cosine
+        row is the D-HNN paper's protocol with a cosine learning-rate decay (this book's change).
     """
     dhnn_task = get_friction_task("real_pendulum_dhnn")
     _, history = trained_dhnn(dhnn_task.name, seed, cache=cache, progress=progress)
     loss_mean, loss_std = last_records(history, dhnn_task.settings["last_records"])
+    cosine_task = get_friction_task("real_pendulum_dhnn_cosine")
+    _, cosine_history = trained_dhnn(cosine_task.name, seed, cache=cache, progress=progress)
+    cosine_mean, cosine_std = last_records(cosine_history, cosine_task.settings["last_records"])
     dgnet_task = get_friction_task("real_pendulum_dgnet")
     s = dgnet_task.settings
     data = realdata.load_real_pendulum(split=s["data"])
@@ -362,6 +383,8 @@ def protocol_row(seed: int = 0, *, cache: bool = True, progress: bool = True) ->
     return {
         "dhnn_test_loss": dict(mean=loss_mean, spread=loss_std, published=dhnn_task.published["test_loss"],
                                trials=[loss_mean]),
+        "dhnn_cosine_test_loss": dict(mean=cosine_mean, spread=cosine_std, published=cosine_task.published["test_loss"],
+                                      trials=[cosine_mean]),
         "dgnet_energy_mse": dict(mean=float(np.mean(trials)), spread=MeanWithError.of(np.asarray(trials)).stderr,
                                  published=dgnet_task.published["energy_mse"], trials=trials),
     }
@@ -370,7 +393,8 @@ def protocol_row(seed: int = 0, *, cache: bool = True, progress: bool = True) ->
 def format_row(row: Mapping[str, Mapping[str, Any]]) -> str:
     """The table of :func:`protocol_row` as text, three significant figures."""
     lines = [f"{'metric (protocol)':34s} {'this run':>22s} {'published':>22s}"]
-    names = {"dhnn_test_loss": "test loss (D-HNN paper)", "dgnet_energy_mse": "energy MSE (DGNet)"}
+    names = {"dhnn_test_loss": "test loss (D-HNN paper)", "dhnn_cosine_test_loss": "  the same, cosine learning rate",
+             "dgnet_energy_mse": "energy MSE (DGNet)"}
     for key, entry in row.items():
         pub = entry["published"]
         pub_text = f"{pub.value:.3g}" + (f" +- {pub.error:.2g}" if pub.error is not None else "")
