@@ -20,12 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import math
+
 import torch
 from torch import nn
 
 from ._checks import check_finite_number
 
-__all__ = ["Adam"]
+__all__ = ["LR_SCHEDULES", "Adam", "cosine_learning_rate", "scheduled_learning_rate"]
+
+#: The learning-rate schedules the training loops offer.
+LR_SCHEDULES = ("constant", "cosine")
 
 #: Adam's defaults (Kingma & Ba; PyTorch's too), which the paper and its code keep.
 BETAS = (0.9, 0.999)
@@ -101,3 +106,29 @@ class Adam:
         torch._fused_adam_(params, grads, means, squares, [], steps, amsgrad=False, lr=self.lr, beta1=BETAS[0],
                            beta2=BETAS[1], weight_decay=self.weight_decay, eps=EPS, maximize=False,
                            grad_scale=None, found_inf=None)
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Use ``lr`` from the next step on (a learning-rate schedule calls this before each step)."""
+        self.lr = float(lr)
+        if self._fallback is not None:
+            for group in self._fallback.param_groups:
+                group["lr"] = self.lr
+
+
+def cosine_learning_rate(learning_rate: float, step: int, steps: int) -> float:
+    """``learning_rate * (1 + cos(pi step / steps)) / 2``: the rate of step ``step`` (from 0) of ``steps``.
+
+    Cosine annealing without restarts (Loshchilov & Hutter, ICLR 2017): the full rate at the first
+    step, half of it halfway, almost 0 at the last, so that the last steps settle the weights
+    instead of moving them by Adam's noise at a large step.
+    """
+    return learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / steps))
+
+
+def scheduled_learning_rate(schedule: str, learning_rate: float, step: int, steps: int) -> float:
+    """The rate of step ``step`` (from 0) of ``steps`` under ``schedule``, one of :data:`LR_SCHEDULES`."""
+    if schedule == "constant":
+        return learning_rate
+    if schedule == "cosine":
+        return cosine_learning_rate(learning_rate, step, steps)
+    raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {schedule!r}")

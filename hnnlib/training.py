@@ -19,7 +19,7 @@ from ._checks import NonFiniteError, as_state_tensor, check_dynamics_model, chec
 from .data import TrajectoryDataset
 from .memory import keep_freed_memory
 from .models import l2_loss
-from .optim import Adam
+from .optim import LR_SCHEDULES, Adam, scheduled_learning_rate
 from .progress import progress_bar
 
 
@@ -273,6 +273,7 @@ def optimize(
     eval_every: int,
     progress: bool,
     description: str | None,
+    lr_schedule: str = "constant",
 ) -> TrainingHistory:
     """The training loop of every model in the book: Adam on ``batch_loss``, evaluated every ``eval_every`` steps.
 
@@ -293,6 +294,9 @@ def optimize(
         ``steps`` index tensors (or ``None``), e.g. from :func:`minibatch_indices`.
     steps, learning_rate, weight_decay, eval_every, progress, description
         As in :func:`fit`.
+    lr_schedule : {"constant", "cosine"}
+        The learning rate of each step (:func:`hnnlib.optim.scheduled_learning_rate`): always
+        ``learning_rate`` (the paper's), or decayed along a cosine to almost 0 at the last step.
 
     Raises
     ------
@@ -305,6 +309,8 @@ def optimize(
     steps, eval_every = check_positive_int(steps, "steps"), check_positive_int(eval_every, "eval_every")
     learning_rate = check_finite_number(learning_rate, "learning_rate", minimum=0.0, strict=True)
     weight_decay = check_finite_number(weight_decay, "weight_decay", minimum=0.0, strict=False)
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {lr_schedule!r}")
     keep_freed_memory()  # a step frees and re-allocates the same arrays: reuse them (hnnlib.memory)
     optimizer = Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     history = TrainingHistory()
@@ -328,6 +334,8 @@ def optimize(
             raise NonFiniteError(f"the training loss became {value} at step {step} of {steps}; try a smaller learning_rate")
         optimizer.zero_grad()
         loss.backward()
+        if lr_schedule != "constant":
+            optimizer.set_learning_rate(scheduled_learning_rate(lr_schedule, learning_rate, step - 1, steps))
         optimizer.step()
         history.batch_loss.append(value)
         if step % eval_every == 0 or step == steps:

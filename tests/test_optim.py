@@ -101,3 +101,43 @@ def test_training_does_not_import_torch_dynamo():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cosine_learning_rate_goes_from_full_to_almost_zero():
+    from hnnlib.optim import cosine_learning_rate, scheduled_learning_rate
+
+    rates = [cosine_learning_rate(1e-3, s, 100) for s in range(100)]
+    assert rates[0] == 1e-3 and rates[50] == pytest.approx(5e-4) and 0 < rates[-1] < 1e-6
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert scheduled_learning_rate("constant", 1e-3, 99, 100) == 1e-3
+    with pytest.raises(ValueError, match="lr_schedule"):
+        scheduled_learning_rate("linear", 1e-3, 0, 100)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_the_training_loop_follows_the_schedule(schedule):
+    """Under a constant gradient each Adam step moves a weight by that step's learning rate."""
+    import numpy as np
+
+    from hnnlib.optim import scheduled_learning_rate
+    from hnnlib.training import optimize
+
+    class Weight(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+    model, seen = Weight(), []
+
+    def batch_loss(idx):
+        seen.append(float(model.w.detach()))
+        return (model.w - 1e6).pow(2).sum()  # gradient -2e6, constant to 1e-6
+
+    steps, lr = 10, 1e-2
+    optimize(model, batch_loss, lambda: (0.0, float("nan")), [None] * steps, steps=steps, learning_rate=lr,
+             weight_decay=0.0, eval_every=100, progress=False, description=None, lr_schedule=schedule)
+    expected = [scheduled_learning_rate(schedule, lr, s, steps) for s in range(steps - 1)]
+    np.testing.assert_allclose(np.diff(seen), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        optimize(model, batch_loss, lambda: (0.0, float("nan")), [None], steps=1, learning_rate=lr,
+                 weight_decay=0.0, eval_every=1, progress=False, description=None, lr_schedule="step")

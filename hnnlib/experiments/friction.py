@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ from ..data import TrajectoryDataset, make_trajectory_dataset
 from ..integrators import rk4
 from ..metrics import MeanWithError, _comparison as observed_comparison, compare_to_observed
 from ..models import DissipativeHNN
+from ..optim import LR_SCHEDULES, scheduled_learning_rate
 from ..progress import finished_bar, progress_bar
 from ..systems import DampedOscillator
 from ..training import TrainingHistory, fit, set_seed, torch_threads
@@ -175,8 +175,8 @@ def train_in_order(
     recorded too.
 
     ``lr_schedule``: ``"constant"`` (the reference code's) or ``"cosine"``, this book's change: step
-    ``s`` (from 0) uses ``learning_rate * (1 + cos(pi s / steps)) / 2``, which decays to almost 0 by
-    the last step (Loshchilov & Hutter's cosine annealing, without restarts).
+    ``s`` (from 0) uses ``learning_rate * (1 + cos(pi s / steps)) / 2``
+    (:func:`hnnlib.optim.cosine_learning_rate`), which decays to almost 0 by the last step.
 
     Returns
     -------
@@ -184,8 +184,8 @@ def train_in_order(
     """
     steps, batch_size = check_positive_int(steps, "steps"), check_positive_int(batch_size, "batch_size")
     test_every = check_positive_int(test_every, "test_every")
-    if lr_schedule not in ("constant", "cosine"):
-        raise ValueError(f"lr_schedule must be 'constant' or 'cosine', got {lr_schedule!r}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {lr_schedule!r}")
     if x.ndim != 2 or dx.shape != x.shape or x_test.ndim != 2 or dx_test.shape != x_test.shape:
         raise ValueError(f"x, dx and x_test, dx_test must be pairs of shape (n, D), got {tuple(x.shape)}, "
                          f"{tuple(dx.shape)}, {tuple(x_test.shape)}, {tuple(dx_test.shape)}")
@@ -194,8 +194,7 @@ def train_in_order(
     n = x.shape[0]
     bar = progress_bar(range(steps), desc=description, disable=not progress)
     for step in bar:
-        if lr_schedule == "cosine":
-            optimizer.param_groups[0]["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
+        optimizer.param_groups[0]["lr"] = scheduled_learning_rate(lr_schedule, learning_rate, step, steps)
         b = (step * batch_size) % n
         loss = (model.time_derivative(x[b:b + batch_size]) - dx[b:b + batch_size]).pow(2).mean()
         optimizer.zero_grad()

@@ -81,3 +81,23 @@ def test_cli(monkeypatch, capsys, tmp_path):
     assert tr.main(["--protocol", "book", "--task", "mass_spring", "--methods", "rk2,discrete_gradient", "--seeds", "0,1"]) == 0
     out = capsys.readouterr().out
     assert "HNN++, RK2" in out and "DGNet, discrete gradient" in out and "energy" in out
+
+
+def test_the_true_orbits_are_integrated_once_per_task(monkeypatch):
+    """Every method of a task is measured on the same true orbits: a second evaluation reuses them."""
+    seeds = [0, 1]
+    datas = [tr.make_data(TINY, s) for s in seeds]
+    models, _ = tr.train_method(TINY, "rk2", seeds, datas, cache=False, progress=False)
+    tr._TRUE_ORBITS.clear()
+    calls = []
+    real = tr.solve_ivp_batched
+    monkeypatch.setattr(tr, "solve_ivp_batched", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = tr.evaluate_method(TINY, "rk2", models, datas, seeds)
+    second = tr.evaluate_method(TINY, "discrete_gradient", models, datas, seeds, rollout_with="rk2")
+    assert len(calls) == 1
+    np.testing.assert_array_equal(first.true, second.true)
+    np.testing.assert_array_equal(first.energy_error, second.energy_error)  # same models, same rollout
+    first.true[0, 0, 0, 0] += 1.0  # each result has its own copy
+    assert not np.array_equal(first.true, second.true)
+    tr.evaluate_method(TINY, "rk2", models, datas, [1, 0])  # other starts: integrated anew
+    assert len(calls) == 2
