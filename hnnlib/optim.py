@@ -1,4 +1,4 @@
-"""Adam, the optimiser of every model in the book (paper Section 3.1; Kingma & Ba, 2015).
+"""Adam, the optimiser of every model in the book (paper Section 3.1; Kingma & Ba, 2015), and its learning-rate schedules.
 
 One step of Adam with L2 weight decay ``lambda``, for every parameter ``theta`` with gradient
 ``g`` (elementwise; ``t`` counts the steps, ``beta1 = 0.9``, ``beta2 = 0.999``, ``eps = 1e-8``)::
@@ -18,9 +18,8 @@ kernel does not exist, or for parameters of mixed dtypes, it hands the step to `
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import math
+from collections.abc import Iterable
 
 import torch
 from torch import nn
