@@ -26,7 +26,7 @@ from torch import nn
 
 from ._checks import check_finite_number
 
-__all__ = ["LR_SCHEDULES", "Adam", "cosine_learning_rate", "scheduled_learning_rate"]
+__all__ = ["LR_SCHEDULES", "Adam", "check_lr_schedule", "cosine_learning_rate", "scheduled_learning_rate"]
 
 #: The learning-rate schedules the training loops offer.
 LR_SCHEDULES = ("constant", "cosine")
@@ -124,10 +124,15 @@ def cosine_learning_rate(learning_rate: float, step: int, steps: int) -> float:
     return learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / steps))
 
 
+def check_lr_schedule(schedule: str) -> str:
+    """``schedule`` if it is one of :data:`LR_SCHEDULES`; ValueError naming them otherwise."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {schedule!r}")
+    return schedule
+
+
 def scheduled_learning_rate(schedule: str, learning_rate: float, step: int, steps: int) -> float:
     """The rate of step ``step`` (from 0) of ``steps`` under ``schedule``, one of :data:`LR_SCHEDULES`."""
-    if schedule == "constant":
-        return learning_rate
-    if schedule == "cosine":
+    if check_lr_schedule(schedule) == "cosine":
         return cosine_learning_rate(learning_rate, step, steps)
-    raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {schedule!r}")
+    return learning_rate

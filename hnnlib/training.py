@@ -19,7 +19,7 @@ from ._checks import NonFiniteError, as_state_tensor, check_dynamics_model, chec
 from .data import TrajectoryDataset
 from .memory import keep_freed_memory
 from .models import l2_loss
-from .optim import LR_SCHEDULES, Adam, scheduled_learning_rate
+from .optim import Adam, check_lr_schedule, scheduled_learning_rate
 from .progress import progress_bar
 
 
@@ -309,8 +309,7 @@ def optimize(
     steps, eval_every = check_positive_int(steps, "steps"), check_positive_int(eval_every, "eval_every")
     learning_rate = check_finite_number(learning_rate, "learning_rate", minimum=0.0, strict=True)
     weight_decay = check_finite_number(weight_decay, "weight_decay", minimum=0.0, strict=False)
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {lr_schedule!r}")
+    lr_schedule = check_lr_schedule(lr_schedule)
     keep_freed_memory()  # a step frees and re-allocates the same arrays: reuse them (hnnlib.memory)
     optimizer = Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     history = TrainingHistory()

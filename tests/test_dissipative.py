@@ -191,24 +191,29 @@ def test_friction_tasks_are_registered_with_published_numbers():
         friction.get_friction_task("nope")
 
 
+class OneWeight(torch.nn.Module):
+    """A model with one weight ``w``: ``time_derivative(x) = field(x, w)``, calling ``record(x, w)`` at each
+    training call (gradients on), so a test sees the batches and the weight step by step."""
+
+    def __init__(self, field, record):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.zeros(1))
+        self.field, self.record = field, record
+
+    def time_derivative(self, x):
+        if torch.is_grad_enabled():
+            self.record(x, self.w)
+        return self.field(x, self.w)
+
+
 def test_train_in_order_takes_batches_in_order():
     """Batches [b, b + B) with b = s B mod n, as the D-HNN reference code; test records every test_every steps."""
     from hnnlib.experiments.friction import train_in_order
 
     seen = []
-
-    class Probe(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def time_derivative(self, x):
-            if torch.is_grad_enabled():
-                seen.append((int(x[0, 0]), len(x)))
-            return x * self.w
-
+    probe = OneWeight(lambda x, w: x * w, lambda x, w: seen.append((int(x[0, 0]), len(x))))
     x = torch.arange(10.0).repeat(2, 1).T.contiguous()
-    history = train_in_order(Probe(), x, x, x[:3], x[:3], steps=5, learning_rate=1e-3, batch_size=4, test_every=2,
+    history = train_in_order(probe, x, x, x[:3], x[:3], steps=5, learning_rate=1e-3, batch_size=4, test_every=2,
                              progress=False)
     assert seen == [(0, 4), (4, 4), (8, 2), (2, 4), (6, 4)]
     assert history.step == [0, 2, 4] and len(history.batch_loss) == 5
@@ -231,24 +236,17 @@ def test_train_in_order_learning_rate_schedule(schedule):
 
     weights = []
 
-    class Probe(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.zeros(1))
-
-        def time_derivative(self, x):
-            if torch.is_grad_enabled():
-                weights.append(float(self.w.detach()))
-            return torch.zeros_like(x) + self.w
+    def probe():
+        return OneWeight(lambda x, w: torch.zeros_like(x) + w, lambda x, w: weights.append(float(w.detach())))
 
     x = torch.zeros(8, 2)
     target = torch.full((8, 2), 1e6)  # the gradient of the loss in w stays -2e6, to 1e-6
     steps, lr = 12, 1e-2
-    train_in_order(Probe(), x, target, x, target, steps=steps, learning_rate=lr, batch_size=4, test_every=100,
+    train_in_order(probe(), x, target, x, target, steps=steps, learning_rate=lr, batch_size=4, test_every=100,
                    lr_schedule=schedule, progress=False)
     moves = np.diff(weights)
     expected = [lr if schedule == "constant" else lr * 0.5 * (1 + np.cos(np.pi * s / steps)) for s in range(steps - 1)]
     np.testing.assert_allclose(moves, expected, rtol=1e-5)
     with pytest.raises(ValueError, match="lr_schedule"):
-        train_in_order(Probe(), x, target, x, target, steps=2, learning_rate=lr, batch_size=4, test_every=1,
+        train_in_order(probe(), x, target, x, target, steps=2, learning_rate=lr, batch_size=4, test_every=1,
                        lr_schedule="linear", progress=False)

@@ -48,7 +48,7 @@ from ..data import TrajectoryDataset, make_trajectory_dataset
 from ..integrators import rk4
 from ..metrics import MeanWithError, _comparison as observed_comparison, compare_to_observed
 from ..models import DissipativeHNN
-from ..optim import LR_SCHEDULES, scheduled_learning_rate
+from ..optim import check_lr_schedule, scheduled_learning_rate
 from ..progress import finished_bar, progress_bar
 from ..systems import DampedOscillator
 from ..training import TrainingHistory, fit, set_seed, torch_threads
@@ -184,8 +184,7 @@ def train_in_order(
     """
     steps, batch_size = check_positive_int(steps, "steps"), check_positive_int(batch_size, "batch_size")
     test_every = check_positive_int(test_every, "test_every")
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {list(LR_SCHEDULES)}, got {lr_schedule!r}")
+    lr_schedule = check_lr_schedule(lr_schedule)
     if x.ndim != 2 or dx.shape != x.shape or x_test.ndim != 2 or dx_test.shape != x_test.shape:
         raise ValueError(f"x, dx and x_test, dx_test must be pairs of shape (n, D), got {tuple(x.shape)}, "
                          f"{tuple(dx.shape)}, {tuple(x_test.shape)}, {tuple(dx_test.shape)}")
