@@ -14,7 +14,10 @@ training step's work), with one of:
   per state (what a per-sample implementation such as torchdyn's LNN does);
 - ``func``: :func:`hnnlib.lagrangian.euler_lagrange`, ``torch.func`` ``jvp``-of-``jacrev`` batched
   with ``vmap``;
-- ``fused``: :meth:`LNN.acceleration` with its written-out derivative products (the default).
+- ``fused``: :meth:`LNN.acceleration` with its written-out derivative products (the default);
+- ``mechanical_func`` and ``mechanical``: the :class:`~hnnlib.lagrangian.MechanicalLNN` of the
+  same width (chapter 13's second section), by :func:`~hnnlib.lagrangian.euler_lagrange` or by its
+  forward-mode derivatives and triangular solves (its default).
 
 The process also prints the in-process seconds per evaluation. Results print as a Markdown table;
 paste them into ``benchmarks/README.md`` with the machine they came from.
@@ -33,15 +36,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = """
 import time, numpy as np, torch
-from hnnlib.lagrangian import LNN, euler_lagrange, euler_lagrange_loop
+from hnnlib.lagrangian import LNN, MechanicalLNN, euler_lagrange, euler_lagrange_loop
 torch.set_num_threads(1)
 torch.manual_seed(0)
-model = LNN(4, hidden_dim=128, periodic=True, velocity_scale=5.0)
+method = "{method}"
+if method.startswith("mechanical"):
+    model = MechanicalLNN(4, hidden_dim=128, periodic=True, potential_scale=10.0)
+else:
+    model = LNN(4, hidden_dim=128, periodic=True, velocity_scale=5.0)
 rng = np.random.default_rng(0)
 s = torch.tensor(np.concatenate([rng.uniform(-np.pi, np.pi, ({batch}, 2)), rng.uniform(-5, 5, ({batch}, 2))], 1),
                  dtype=torch.float32)
-method = "{method}"
 def accelerations():
+    if method == "mechanical_func":
+        return model.acceleration(s, "func")
     if method == "loop":
         return euler_lagrange_loop(model._single, s, create_graph=True)
     if method == "func":
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per method (median reported)")
     parser.add_argument("--batch", type=int, default=256, help="states per evaluation")
     parser.add_argument("--repeats", type=int, default=10, help="forward+backward evaluations per process")
-    parser.add_argument("--methods", nargs="+", default=["loop", "func", "fused"], choices=["loop", "func", "fused"])
+    parser.add_argument("--methods", nargs="+", default=["loop", "func", "fused"], choices=["loop", "func", "fused", "mechanical_func", "mechanical"])
     args = parser.parse_args(argv)
     rows = []
     for method in args.methods:

@@ -21,7 +21,7 @@ from torch import nn
 from ._checks import FLOAT_DTYPES, check_device
 from ._io import atomic_write
 from .models import HNN, BaselineNN, SeparableHNN
-from .lagrangian import LNN
+from .lagrangian import LNN, MechanicalLNN
 from .models import DissipativeHNN
 from .pixel.models import PixelDynamicsModel
 
@@ -29,6 +29,7 @@ from .pixel.models import PixelDynamicsModel
 MODEL_CLASSES: dict[str, type[nn.Module]] = {"BaselineNN": BaselineNN, "HNN": HNN, "PixelDynamicsModel": PixelDynamicsModel,
                                              "SeparableHNN": SeparableHNN}
 MODEL_CLASSES["LNN"] = LNN  # the Lagrangian NN (chapter 13)
+MODEL_CLASSES["MechanicalLNN"] = MechanicalLNN  # the mechanical LNN (chapter 13)
 MODEL_CLASSES["DissipativeHNN"] = DissipativeHNN  # the dissipative HNN (chapter 12)
 CHECKPOINT_FORMAT = "hnnlib.checkpoint"
 CHECKPOINT_VERSION = 2  # 2: weights_sha256 added

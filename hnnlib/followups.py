@@ -44,12 +44,16 @@ class Published:
 #: The LNN paper's double-pendulum protocol, shared by its two numbers below.
 _LNN_PROTOCOL = (
     "double pendulum m1 = m2 = l1 = l2 = 1, g = 9.8 (reference code experiment_dblpend/physics.py); models trained on "
-    "accelerations of states drawn over the whole state space (angles U[0, 2 pi), velocities U[-10, 10], reference "
-    "notebook DoublePendulum.ipynb), rolled out from (3 pi/7, 3 pi/4, 0, 0); error in total energy divided by the "
-    "maximum potential energy, 29.4 J, read off the figure at t = 100 s"
+    "the exact accelerations of states drawn over the whole state space, angles U[0, 2 pi), velocities U[-10, 10], "
+    "fresh minibatches of 512 (reference notebook notebooks/DoublePendulum.ipynb: 300 epochs of 2000 minibatches, a "
+    "600-wide softplus MLP, L1 loss, a one-cycle learning rate); 40 initial states, angles U[0, 2 pi), velocities "
+    "U[0, 0.1), each rolled out to t = 100 s by JAX odeint (adaptive Dormand-Prince, rtol = atol = 1.4e-8); the error "
+    "|E_model(100 s) - E_true(100 s)| divided by the maximum potential energy, 29.4 J, averaged over the 40 states "
+    "(notebook cell 'all_errors')"
 )
 
-#: The LNN's relative energy error at t = 100 s on the double pendulum (read off the paper's figure).
+#: The LNN's relative energy error at t = 100 s on the double pendulum, averaged over 40 initial states
+#: (0.4 % of the maximum potential energy; the baseline's 8 %).
 LNN_DOUBLE_PENDULUM_ENERGY_ERROR = Published(
     4e-3, None, "Cranmer et al. 2020, Lagrangian Neural Networks (arXiv:2003.04630), double-pendulum energy-error figure",
     _LNN_PROTOCOL,

@@ -28,7 +28,7 @@ from ._checks import as_state_tensor, check_finite_number
 from .models import MLP, _DynamicsModel
 
 __all__ = [
-    "LNN", "SingularHessianError", "euler_lagrange", "euler_lagrange_loop", "lagrangian_vector_field", "solve_velocity_hessian",
+    "LNN", "MechanicalLNN", "SingularHessianError", "euler_lagrange", "euler_lagrange_loop", "lagrangian_vector_field", "solve_velocity_hessian",
 ]
 
 #: ``L(s) -> scalar`` for ONE velocity state ``s`` of shape ``(2N,)``.
@@ -369,3 +369,170 @@ class LNN(_DynamicsModel):
         grad = vmap(jacrev(self._single))(flat)
         e = (flat[:, n:] * grad[:, n:]).sum(-1) - vmap(self._single)(flat)
         return e.reshape(s.shape[:-1])
+
+
+class MechanicalLNN(_DynamicsModel):
+    """A Lagrangian NN restricted to mechanical Lagrangians ``L = q_dot^T M_theta(q) q_dot / 2 - V_theta(q)``.
+
+    The form of Deep Lagrangian Networks (Lutter, Ritter & Peters, ICLR 2019): one MLP of the
+    coordinates ``q`` alone gives a lower-triangular ``C(q)`` (its diagonal through a softplus,
+    plus ``min_diagonal``) and the potential ``V_theta(q)``; the mass matrix ``M = C C^T`` is
+    symmetric positive definite at every ``q`` by construction, so the Euler-Lagrange equation
+    (LNN paper, Eq. 6) always has a unique acceleration::
+
+        M q_ddot = dL/dq - (dM/dt) q_dot,   dL/dq_k = q_dot^T (dM/dq_k) q_dot / 2 - dV/dq_k
+
+    It assumes what the LNN paper's general ``L_theta(q, q_dot)`` does not: a kinetic energy
+    quadratic in the velocities. Every mechanical system (rigid bodies, pendulums, linkages, in
+    any coordinates) has one; a relativistic particle does not.
+
+    :meth:`acceleration` computes ``dM/dq_k`` and ``dV/dq_k`` by forward-mode differentiation of
+    the MLP in each coordinate (``N`` tangents through two batched products), then solves with
+    the Cholesky factor ``C``: no Hessian of a network, no ``vmap``. ``method="func"`` gives the
+    same numbers by :func:`euler_lagrange` on :meth:`lagrangian` (tested).
+
+    Parameters
+    ----------
+    input_dim : int
+        ``2 N``: the coordinates ``q``, then the velocities ``q_dot``.
+    hidden_dim : int
+        Hidden units of the three-layer MLP.
+    nonlinearity : {"tanh", "softplus"}
+        Default tanh.
+    bias_init : {"torch", "zeros"}
+        See :class:`hnnlib.models.MLP`.
+    periodic : bool
+        If True, each ``q_i`` enters the network as ``(cos q_i, sin q_i)`` (angles).
+    potential_scale : float
+        ``V_theta`` is the MLP's last output times this (J), so that the output is of order one.
+    min_diagonal : float
+        Added to the softplus of ``C``'s diagonal: ``C`` is invertible with diagonal entries of at
+        least this (units of ``sqrt(M)``).
+    """
+
+    def __init__(self, input_dim: int, hidden_dim: int = 128, nonlinearity: str = "tanh", bias_init: str = "torch",
+                 periodic: bool = False, potential_scale: float = 1.0, min_diagonal: float = 0.1):
+        super().__init__(input_dim, hidden_dim, nonlinearity, bias_init)
+        if input_dim % 2:
+            raise ValueError(f"a MechanicalLNN needs an even input_dim (q and q_dot), got {input_dim}")
+        if nonlinearity not in ("tanh", "softplus"):
+            raise ValueError(f"a MechanicalLNN needs a differentiable nonlinearity, 'tanh' or 'softplus', got {nonlinearity!r}")
+        if not isinstance(periodic, bool):
+            raise TypeError(f"periodic must be True or False, got {periodic!r}")
+        potential_scale = check_finite_number(potential_scale, "potential_scale", minimum=0.0)
+        min_diagonal = check_finite_number(min_diagonal, "min_diagonal", minimum=0.0)
+        self.config.update(periodic=periodic, potential_scale=potential_scale, min_diagonal=min_diagonal)
+        n = input_dim // 2
+        self.mlp = MLP(2 * n if periodic else n, hidden_dim, n * (n + 1) // 2 + 1, nonlinearity, bias_init)
+        rows, cols = torch.tril_indices(n, n)
+        self.register_buffer("_rows", rows, persistent=False)
+        self.register_buffer("_cols", cols, persistent=False)
+
+    def _parts(self, q: torch.Tensor, tangents: bool) -> tuple[torch.Tensor, ...]:
+        """``C`` ``(B, N, N)`` and ``V`` ``(B,)`` at coordinates ``q`` ``(B, N)``; with ``tangents``, also
+        ``dC/dq_k`` ``(B, N, N, N)`` (k on axis 1) and ``dV/dq`` ``(B, N)``, by forward mode."""
+        n = q.shape[-1]
+        first, _, second, _, last = self.mlp.net
+        if self.config["periodic"]:
+            cos, sin = torch.cos(q), torch.sin(q)
+            z = torch.cat([cos, sin], -1)
+        else:
+            z = q
+        tanh = self.config["nonlinearity"] == "tanh"
+        a1 = torch.addmm(first.bias, z, first.weight.t())
+        h1 = torch.tanh(a1) if tanh else torch.nn.functional.softplus(a1)
+        a2 = torch.addmm(second.bias, h1, second.weight.t())
+        h2 = torch.tanh(a2) if tanh else torch.nn.functional.softplus(a2)
+        out = torch.addmm(last.bias, h2, last.weight.t())
+        c = out[:, :-1]
+        diagonal = self._rows == self._cols
+        entries = torch.where(diagonal, torch.nn.functional.softplus(c) + self.config["min_diagonal"], c)
+        chol = self._lower(entries, n)
+        potential = out[:, -1] * self.config["potential_scale"]
+        if not tangents:
+            return chol, potential
+        # d a1 / d q_k: the columns of W1 that q_k enters through, (B, k, H)
+        w1 = first.weight.t()  # (F, H)
+        if self.config["periodic"]:
+            da1 = cos[:, :, None] * w1[n:] - sin[:, :, None] * w1[:n]
+        else:
+            da1 = w1.expand(q.shape[0], n, w1.shape[1])
+        f1 = 1 - h1 * h1 if tanh else torch.sigmoid(a1)
+        f2 = 1 - h2 * h2 if tanh else torch.sigmoid(a2)
+        dh1 = f1[:, None] * da1  # (B, k, H)
+        dh2 = f2[:, None] * (dh1 @ second.weight.t())
+        dout = dh2 @ last.weight.t()  # (B, k, P)
+        dentries = torch.where(diagonal, torch.sigmoid(c)[:, None] * dout[..., :-1], dout[..., :-1])
+        dchol = self._lower(dentries, n)
+        return chol, potential, dchol, dout[..., -1] * self.config["potential_scale"]
+
+    def _lower(self, entries: torch.Tensor, n: int) -> torch.Tensor:
+        """Lower-triangular ``(..., N, N)`` matrices from their ``N (N + 1) / 2`` entries ``(..., P)``."""
+        out = entries.new_zeros(*entries.shape[:-1], n * n)
+        return out.index_copy(-1, self._rows * n + self._cols, entries).reshape(*entries.shape[:-1], n, n)
+
+    def mass_matrix(self, q: torch.Tensor) -> torch.Tensor:
+        """``M_theta(q) = C C^T``, shape ``(..., N, N)``, for states ``(..., 2N)``."""
+        s = self._check(q)
+        n = s.shape[-1] // 2
+        chol, _ = self._parts(s.reshape(-1, 2 * n)[:, :n], False)
+        return (chol @ chol.transpose(-1, -2)).reshape(*s.shape[:-1], n, n)
+
+    def lagrangian(self, s: torch.Tensor) -> torch.Tensor:
+        """The learned ``L_theta = q_dot^T M_theta q_dot / 2 - V_theta``: tensor ``(..., 2N)`` -> ``(...)``."""
+        s = self._check(s)
+        return self._energies(s, sign=-1.0)
+
+    def energy(self, s: torch.Tensor) -> torch.Tensor:
+        """The learned energy ``E_theta = q_dot^T M_theta q_dot / 2 + V_theta``, conserved by the flow: ``(..., 2N)`` -> ``(...)``."""
+        s = self._check(s)
+        return self._energies(s, sign=1.0)
+
+    def _energies(self, s: torch.Tensor, sign: float) -> torch.Tensor:
+        n = s.shape[-1] // 2
+        flat = s.reshape(-1, 2 * n)
+        chol, potential = self._parts(flat[:, :n], False)
+        w = (chol.transpose(-1, -2) @ flat[:, n:, None])[..., 0]  # C^T q_dot
+        return (0.5 * w.pow(2).sum(-1) + sign * potential).reshape(s.shape[:-1])
+
+    def _single(self, s: torch.Tensor) -> torch.Tensor:
+        return self._energies(s[None], sign=-1.0)[0]
+
+    def acceleration(self, s: torch.Tensor, method: str = "fused") -> torch.Tensor:
+        """``q_ddot`` from the Euler-Lagrange equation of ``L_theta``: ``(..., 2N)`` -> ``(..., N)``.
+
+        Parameters
+        ----------
+        s : torch.Tensor, shape (..., 2N)
+        method : {"fused", "func"}
+            ``"fused"`` (default): forward-mode derivatives of ``C`` and ``V`` and two triangular
+            solves. ``"func"``: :func:`euler_lagrange` on :meth:`lagrangian` (slower; equal to
+            round-off, tested).
+        """
+        s = self._check(s)
+        if method == "func":
+            return euler_lagrange(self._single, s)
+        if method != "fused":
+            raise ValueError(f"method must be 'fused' or 'func', got {method!r}")
+        return self._fused_acceleration(s)
+
+    def _fused_acceleration(self, s: torch.Tensor) -> torch.Tensor:
+        n = s.shape[-1] // 2
+        flat = s.reshape(-1, 2 * n)
+        q, v = flat[:, :n], flat[:, n:]
+        chol, _, dchol, dpotential = self._parts(q, True)
+        w = (chol.transpose(-1, -2) @ v[:, :, None])[..., 0]  # C^T v, (B, N)
+        dw = (dchol.transpose(-1, -2) @ v[:, None, :, None])[..., 0]  # dC_k^T v, (B, k, N)
+        dl_dq = (w[:, None] * dw).sum(-1) - dpotential  # v^T dM_k v / 2 - dV_k
+        # (dM/dt) v = sum_k v_k (dC_k w + C dw_k)
+        mdot_v = (v[:, :, None] * ((dchol @ w[:, None, :, None])[..., 0] + (chol[:, None] @ dw[..., None])[..., 0])).sum(1)
+        rhs = (dl_dq - mdot_v)[..., None]
+        y = torch.linalg.solve_triangular(chol, rhs, upper=False)
+        acc = torch.linalg.solve_triangular(chol.transpose(-1, -2), y, upper=True)[..., 0]
+        return acc.reshape(*s.shape[:-1], n)
+
+    def time_derivative(self, s: torch.Tensor) -> torch.Tensor:
+        """``ds/dt = (q_dot, q_ddot)``: tensor ``(..., 2N)`` -> ``(..., 2N)``."""
+        s = self._check(s)
+        n = s.shape[-1] // 2
+        return torch.cat([s[..., n:], self._fused_acceleration(s)], -1)

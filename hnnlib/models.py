@@ -197,6 +197,26 @@ def l2_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (prediction - target).pow(2).mean()
 
 
+def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error between predicted and target derivatives (the LNN paper's notebook trains with it).
+
+    Parameters
+    ----------
+    prediction, target : torch.Tensor, shape (..., D)
+
+    Returns
+    -------
+    torch.Tensor, scalar
+    """
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}")
+    return (prediction - target).abs().mean()
+
+
+#: The losses :func:`hnnlib.training.fit` can train with, by name.
+LOSSES = {"l2": l2_loss, "l1": l1_loss}
+
+
 class SeparableHNN(_DynamicsModel):
     """A separable Hamiltonian ``H_theta(q, p) = T_theta(p) + V_theta(q)``: two MLPs, one per half.
 

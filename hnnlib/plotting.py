@@ -21,6 +21,7 @@ from .labels import BASELINE, GROUND_TRUTH, HNN_LABEL
 LABELS = (GROUND_TRUTH, BASELINE, HNN_LABEL)
 COLORS = {GROUND_TRUTH: "black", BASELINE: "tab:red", HNN_LABEL: "tab:blue", "data": "tab:gray"}
 COLORS["Lagrangian NN"] = "tab:green"  # chapter 13
+COLORS["mechanical LNN"] = "tab:orange"  # chapter 13, the LNN paper's protocol
 DHNN_LABEL = "dissipative HNN"  # chapter 12
 COLORS[DHNN_LABEL] = "tab:purple"
 LINESTYLES = {GROUND_TRUTH: "--", BASELINE: "-", HNN_LABEL: "-"}

@@ -18,7 +18,7 @@ from torch import nn
 from ._checks import NonFiniteError, as_state_tensor, check_dynamics_model, check_finite_number, check_positive_int, check_seed
 from .data import TrajectoryDataset
 from .memory import keep_freed_memory
-from .models import l2_loss
+from .models import LOSSES
 from .optim import Adam, check_lr_schedule, scheduled_learning_rate
 from .progress import progress_bar
 
@@ -92,10 +92,10 @@ class TrainingHistory:
     batch_loss: list[float] = field(default_factory=list)
 
 
-def evaluate_loss(model: nn.Module, x: torch.Tensor, dx: torch.Tensor) -> float:
-    """L2 loss of ``model``'s derivatives on ``(x, dx)``, without building a training graph."""
+def evaluate_loss(model: nn.Module, x: torch.Tensor, dx: torch.Tensor, loss: str = "l2") -> float:
+    """The ``loss`` (a name of :data:`hnnlib.models.LOSSES`; default L2) of ``model``'s derivatives on ``(x, dx)``, without a training graph."""
     with torch.no_grad():
-        return float(l2_loss(model.time_derivative(x), dx))
+        return float(LOSSES[loss](model.time_derivative(x), dx))
 
 
 def minibatch_indices(
@@ -158,6 +158,8 @@ def fit(
     description: str | None = None,
     eval_samples: int | None = None,
     sampler: str = "randperm",
+    lr_schedule: str = "constant",
+    loss: str = "l2",
 ) -> TrainingHistory:
     """Train ``model`` to map states ``x`` to derivatives ``dx`` with Adam.
 
@@ -201,6 +203,11 @@ def fit(
         ``"choice"``: ``numpy.random.Generator.choice(n, batch_size, replace=False)``, the same
         distribution (a uniformly random subset, independent from step to step) at O(batch_size)
         cost. The two give different batches for the same seed.
+    lr_schedule : {"constant", "cosine"}
+        See :func:`optimize`; default the paper's constant rate.
+    loss : {"l2", "l1"}
+        The loss trained and recorded (:data:`hnnlib.models.LOSSES`): the paper's mean squared
+        error (Eq. 3), or the mean absolute error.
 
     Returns
     -------
@@ -228,6 +235,9 @@ def fit(
         dx_test = as_state_tensor(dx_test, x.shape[-1], "dx_test")
     steps = check_positive_int(steps, "steps")
     eval_every = check_positive_int(eval_every, "eval_every")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+    loss_fn = LOSSES[loss]
     n = x.shape[0]
     batches = minibatch_indices(n, batch_size, steps, seed=seed, sampler=sampler, device=x.device)
     x_eval, dx_eval, x_test_eval, dx_test_eval = x, dx, x_test, dx_test
@@ -246,19 +256,21 @@ def fit(
             x_test_eval, dx_test_eval = subset(x_test, dx_test)
 
     log_training(model, (x, dx), dict(steps=steps, learning_rate=learning_rate, weight_decay=weight_decay,
-                                      batch_size=batch_size, seed=seed, sampler=sampler), description)
+                                      batch_size=batch_size, seed=seed, sampler=sampler, lr_schedule=lr_schedule,
+                                      **({} if loss == "l2" else {"loss": loss})), description)
 
     def batch_loss(idx: torch.Tensor | None) -> torch.Tensor:
         if idx is None:
-            return l2_loss(model.time_derivative(x), dx)
-        return l2_loss(model.time_derivative(x.index_select(0, idx)), dx.index_select(0, idx))  # = x[idx], faster
+            return loss_fn(model.time_derivative(x), dx)
+        return loss_fn(model.time_derivative(x.index_select(0, idx)), dx.index_select(0, idx))  # = x[idx], faster
 
     def eval_losses() -> tuple[float, float]:
-        train_loss = evaluate_loss(model, x_eval, dx_eval)
-        return train_loss, evaluate_loss(model, x_test_eval, dx_test_eval) if x_test is not None else float("nan")
+        train_loss = evaluate_loss(model, x_eval, dx_eval, loss)
+        return train_loss, evaluate_loss(model, x_test_eval, dx_test_eval, loss) if x_test is not None else float("nan")
 
     return optimize(model, batch_loss, eval_losses, batches, steps=steps, learning_rate=learning_rate,
-                    weight_decay=weight_decay, eval_every=eval_every, progress=progress, description=description)
+                    weight_decay=weight_decay, eval_every=eval_every, progress=progress, description=description,
+                    lr_schedule=lr_schedule)
 
 
 def optimize(

@@ -8,7 +8,7 @@ import torch
 
 import hnnlib
 from hnnlib.hamiltonian import symplectic_gradient
-from hnnlib.lagrangian import LNN, SingularHessianError, euler_lagrange, euler_lagrange_loop, lagrangian_vector_field
+from hnnlib.lagrangian import LNN, MechanicalLNN, SingularHessianError, euler_lagrange, euler_lagrange_loop, lagrangian_vector_field
 from hnnlib.systems import DoublePendulum, get_system
 
 
@@ -194,5 +194,93 @@ def test_lnn_saves_and_loads_through_checkpoints(tmp_path):
     hnnlib.save_checkpoint(model, path, {"seed": 3})
     loaded = hnnlib.load_checkpoint(path)
     assert isinstance(loaded, LNN) and loaded.config == model.config and loaded.metadata == {"seed": 3}
+    s = torch.tensor(_states(5), dtype=torch.float32)
+    torch.testing.assert_close(loaded.time_derivative(s), model.time_derivative(s))
+
+
+# --- the mechanical LNN -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "softplus"])
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("n_dof", [1, 2, 3])
+def test_mechanical_fused_and_torch_func_accelerations_agree(nonlinearity, periodic, n_dof):
+    torch.manual_seed(4)
+    model = MechanicalLNN(2 * n_dof, hidden_dim=24, nonlinearity=nonlinearity, periodic=periodic, potential_scale=3.0).double()
+    s = torch.randn(12, 2 * n_dof, dtype=torch.float64) * 2
+    fused, func = model.acceleration(s, "fused"), model.acceleration(s, "func")
+    np.testing.assert_allclose(fused.detach().numpy(), func.detach().numpy(), rtol=1e-9, atol=1e-9)
+    model.zero_grad()
+    fused.pow(2).sum().backward()
+    grad_fused = torch.cat([p.grad.flatten() for p in model.parameters()])
+    model.zero_grad()
+    model.acceleration(s, "func").pow(2).sum().backward()
+    torch.testing.assert_close(grad_fused, torch.cat([p.grad.flatten() for p in model.parameters()]), rtol=1e-8, atol=1e-10)
+
+
+def test_mechanical_mass_matrix_is_the_velocity_hessian_and_positive_definite():
+    torch.manual_seed(5)
+    model = MechanicalLNN(4, hidden_dim=16, periodic=True).double()
+    s = torch.tensor(_states(6))
+    mass = model.mass_matrix(s)
+    for i in range(6):
+        hessian = torch.autograd.functional.hessian(lambda x: model.lagrangian(x), s[i])[2:, 2:]
+        torch.testing.assert_close(mass[i], hessian)
+    assert (torch.linalg.eigvalsh(mass) > 0).all()
+    # Far outside any data, the diagonal of C stays >= min_diagonal: M is never singular.
+    big = torch.tensor([[1e3, -1e3, 0.0, 0.0]], dtype=torch.float64)
+    assert torch.linalg.eigvalsh(model.mass_matrix(big)).min() > 0
+
+
+def test_mechanical_energy_is_conserved_by_its_flow_and_is_the_legendre_transform():
+    torch.manual_seed(6)
+    model = MechanicalLNN(4, hidden_dim=32, periodic=True, potential_scale=5.0).double()
+    s = torch.tensor(_states(32)).requires_grad_(True)
+    (grad_e,) = torch.autograd.grad(model.energy(s).sum(), s)
+    field = model.time_derivative(s).detach()
+    rate = (grad_e * field).sum(-1)
+    assert (rate.abs() <= 1e-9 * grad_e.abs().sum(-1) * field.abs().amax(-1)).all()
+    (grad_l,) = torch.autograd.grad(model.lagrangian(s).sum(), s)
+    legendre = (s[:, 2:] * grad_l[:, 2:]).sum(-1) - model.lagrangian(s)
+    torch.testing.assert_close(model.energy(s), legendre)
+
+
+def test_mechanical_lnn_learns_the_pendulum():
+    """300 Adam steps on the ideal pendulum's accelerations cut the error by 100x."""
+    torch.manual_seed(7)
+    q = torch.rand(512, 1) * 2 * np.pi
+    v = (torch.rand(512, 1) - 0.5) * 8
+    s = torch.cat([q, v], 1)
+    target = -9.8 * torch.sin(q)
+    model = MechanicalLNN(2, hidden_dim=32, periodic=True, potential_scale=10.0)
+    loss = lambda: (model.acceleration(s) - target).pow(2).mean()  # noqa: E731
+    with torch.no_grad():
+        first = float(loss())
+    hnnlib.training.optimize(model, lambda idx: loss(), lambda: (float(loss().detach()), float("nan")), [None] * 300, steps=300,
+                             learning_rate=1e-2, weight_decay=0.0, eval_every=300, progress=False, description=None)
+    with torch.no_grad():
+        assert float(loss()) < first / 100
+
+
+def test_mechanical_lnn_checks_its_arguments_and_saves(tmp_path):
+    with pytest.raises(ValueError, match="even input_dim"):
+        MechanicalLNN(3)
+    with pytest.raises(ValueError, match="tanh"):
+        MechanicalLNN(4, nonlinearity="relu")
+    with pytest.raises(ValueError, match="potential_scale"):
+        MechanicalLNN(4, potential_scale=0.0)
+    with pytest.raises(ValueError, match="min_diagonal"):
+        MechanicalLNN(4, min_diagonal=-1.0)
+    model = MechanicalLNN(4, hidden_dim=8, periodic=True)
+    with pytest.raises(ValueError, match=r"\(\.\.\., 4\)"):
+        model.time_derivative(torch.zeros(2, 3))
+    with pytest.raises(TypeError, match="dtype"):
+        model.time_derivative(torch.zeros(2, 4, dtype=torch.float64))
+    with pytest.raises(ValueError, match="method"):
+        model.acceleration(torch.zeros(2, 4), method="loop")
+    path = tmp_path / "mechanical.pt"
+    hnnlib.save_checkpoint(model, path, {"seed": 7})
+    loaded = hnnlib.load_checkpoint(path)
+    assert isinstance(loaded, MechanicalLNN) and loaded.config == model.config
     s = torch.tensor(_states(5), dtype=torch.float32)
     torch.testing.assert_close(loaded.time_derivative(s), model.time_derivative(s))

@@ -89,6 +89,17 @@ def test_history_values_are_the_losses(data):
     assert h.test_loss[-1] == pytest.approx(direct, rel=1e-6)
 
 
+def test_l1_loss_is_trained_and_recorded(data):
+    """loss="l1": the recorded losses are mean absolute errors, and training lowers them (the LNN paper's loss)."""
+    model = new_model()
+    with torch.no_grad():
+        before = float((model.time_derivative(data.train.inputs) - data.train.targets).abs().mean())
+    h = fit(model, data.train.inputs, data.train.targets, steps=30, loss="l1", progress=False)
+    assert h.train_loss[0] == pytest.approx(before, rel=1e-6)
+    assert h.train_loss[-1] == pytest.approx(evaluate_loss(model, data.train.inputs, data.train.targets, "l1"), rel=1e-6)
+    assert h.train_loss[-1] < h.train_loss[0]
+
+
 def test_fit_without_test_set(data):
     """Without x_test/dx_test the test loss is recorded as NaN; the model ends in eval mode."""
     model = new_model()
@@ -149,6 +160,7 @@ def test_set_seed_seeds_all_generators():
         (dict(weight_decay=None), TypeError, "weight_decay must be a real number"),
         (dict(seed=-1), ValueError, "seed must lie in"),
         (dict(seed=1.5), TypeError, "seed must be an int"),
+        (dict(loss="huber"), ValueError, r"loss must be one of \['l1', 'l2'\], got 'huber'"),
     ],
 )
 def test_fit_bad_inputs(data, change, error, match):

@@ -12,6 +12,10 @@ Modules, one job each:
 - :mod:`~hnnlib.experiments.runner`: :func:`trained_models` (the chapters' models, cached), :func:`run_experiment` and :func:`run_many`.
 - :mod:`~hnnlib.experiments.report`: text, CSV and JSON summaries.
 - :mod:`~hnnlib.experiments.cli`: ``python -m hnnlib.experiments``.
+- The chapters beyond the paper, each with its own protocol, table and command line:
+  :mod:`~hnnlib.experiments.trajectories` (chapter 10), :mod:`~hnnlib.experiments.friction`
+  (chapter 12), :mod:`~hnnlib.experiments.lagrangian` and :mod:`~hnnlib.experiments.lnn_protocol`
+  (chapter 13).
 
 >>> from hnnlib import experiments
 >>> result = experiments.run_experiment("mass_spring", seed=0)  # doctest: +SKIP

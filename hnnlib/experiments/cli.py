@@ -1,7 +1,7 @@
 """The command line, ``python -m hnnlib.experiments``: reproduce Table 1 / Table 2 rows over seeds.
 
 The chapters beyond the paper have their own protocols and tables, reached through the same
-command: ``python -m hnnlib.experiments trajectories|friction|lagrangian [options]``.
+command: ``python -m hnnlib.experiments trajectories|friction|lagrangian|lnn_protocol [options]``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ FOLLOWUP_COMMANDS = {
     "trajectories": "chapter 10: DGNet's ODE protocol, learning from observed trajectories",
     "friction": "chapter 12: the dissipative HNN under the D-HNN paper's and DGNet's protocols",
     "lagrangian": "chapter 13: the Lagrangian NN on the double pendulum, the LNN paper's metric",
+    "lnn_protocol": "chapter 13: the LNN paper's protocol (whole state space, 40 states to t = 100 s)",
 }
 
 

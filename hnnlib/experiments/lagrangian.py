@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ from .config import ExperimentConfig, config_hash
 
 __all__ = [
     "DOUBLE_PENDULUM", "KINDS", "LABELS", "LAGRANGIAN_TASKS", "DoublePendulumConfig", "DoublePendulumData", "EnergyErrors",
-    "energy_errors", "main", "make_data", "run", "trained_models",
+    "cached_models", "energy_errors", "main", "make_data", "run", "trained_models",
 ]
 
 #: The chapter's three models, in this order, and their labels.
@@ -191,14 +191,14 @@ def train_model(config: DoublePendulumConfig, model: nn.Module, kind: str, data:
                progress=progress, description=f"double pendulum, seed {config.seed}: {LABELS[kind]}")
 
 
-def _key(config: DoublePendulumConfig, kind: str) -> str:
-    if kind not in KINDS:
-        raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
+def _key(config: ExperimentConfig, kind: str) -> str:
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"a model kind must be a non-empty str, got {kind!r}")
     return json_sha256({"config": config_hash(config), "model": kind, "hnnlib_version": __version__, "source": source_hash()})
 
 
 class _Cache(ModelCache):
-    """The model cache of :mod:`hnnlib.experiments.cache`, keyed for this chapter's three model kinds."""
+    """The model cache of :mod:`hnnlib.experiments.cache`, keyed for this chapter's model kinds."""
 
     def path(self, config: ExperimentConfig, kind: str):  # noqa: D102
         return self.directory / self.generation() / f"{config.task}-{kind}-{_key(config, kind)[:32]}.pt"
@@ -230,31 +230,45 @@ def trained_models(config: DoublePendulumConfig, data: DoublePendulumData | None
     models, histories, from_cache : dict
         Keyed by :data:`KINDS`.
     """
+    with torch_threads(config.threads):
+        data = make_data(config) if data is None else data
+        return cached_models(config, KINDS, lambda kind: build_model(config, kind),
+                             lambda model, kind: train_model(config, model, kind, data, progress=progress),
+                             cache=cache, progress=progress, title=f"double pendulum, seed {config.seed}", labels=LABELS)
+
+
+def cached_models(config: ExperimentConfig, kinds: Sequence[str], build: Callable[[str], nn.Module],
+                  train: Callable[[nn.Module, str], TrainingHistory], *, cache: Any, progress: bool, title: str,
+                  labels: dict[str, str]) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
+    """For each of ``kinds``: ``set_seed(seed)``, ``build(kind)``, then load it from the model cache or ``train(model, kind)`` and store it.
+
+    The loop of :func:`trained_models`, shared with the LNN paper's protocol
+    (:mod:`hnnlib.experiments.lnn_protocol`). A cache hit shows a finished progress bar with the
+    recorded losses, so a cell prints the same whether it trained or loaded.
+    """
     store = as_cache(cache)
     store = _Cache(store.directory) if store is not None else None
     models, histories, from_cache = {}, {}, {}
-    with torch_threads(config.threads):
-        data = make_data(config) if data is None else data
-        for kind in KINDS:
-            set_seed(config.seed)
-            model = build_model(config, kind)
-            cached = None
-            if store is not None:
-                with store.lock(config, kind):
-                    cached = store.load(config, kind, model)
-                    if cached is None:
-                        history = train_model(config, model, kind, data, progress=progress)
-                        store.save(config, kind, model, history)
-            else:
-                history = train_model(config, model, kind, data, progress=progress)
-            if cached is not None:
-                model.load_state_dict(cached[0].state_dict())
-                history = cached[1]
-                if progress:
-                    from .runner import _show_finished
+    for kind in kinds:
+        set_seed(config.seed)
+        model = build(kind)
+        cached = None
+        if store is not None:
+            with store.lock(config, kind):
+                cached = store.load(config, kind, model)
+                if cached is None:
+                    history = train(model, kind)
+                    store.save(config, kind, model, history)
+        else:
+            history = train(model, kind)
+        if cached is not None:
+            model.load_state_dict(cached[0].state_dict())
+            history = cached[1]
+            if progress:
+                from .runner import _show_finished
 
-                    _show_finished(history, f"double pendulum, seed {config.seed}: {LABELS[kind]} (loaded from the model cache)")
-            models[kind], histories[kind], from_cache[kind] = model.eval(), history, cached is not None
+                _show_finished(history, f"{title}: {labels[kind]} (loaded from the model cache)")
+        models[kind], histories[kind], from_cache[kind] = model.eval(), history, cached is not None
     return models, histories, from_cache
 
 

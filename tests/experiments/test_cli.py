@@ -99,7 +99,7 @@ def test_every_config_field_has_a_rule():
     assert missing == []
 
 
-@pytest.mark.parametrize("name", ["trajectories", "friction", "lagrangian"])
+@pytest.mark.parametrize("name", ["trajectories", "friction", "lagrangian", "lnn_protocol"])
 def test_cli_reaches_the_chapters_beyond_the_paper(name, capsys):
     """``python -m hnnlib.experiments NAME --help`` is that protocol's own command line."""
     with pytest.raises(SystemExit) as exit_info:
