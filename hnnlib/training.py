@@ -18,7 +18,7 @@ from torch import nn
 from ._checks import NonFiniteError, as_state_tensor, check_dynamics_model, check_finite_number, check_positive_int, check_seed
 from .data import TrajectoryDataset
 from .memory import keep_freed_memory
-from .models import LOSSES
+from .models import LOSSES, l2_loss  # noqa: F401  (l2_loss: importable from here, as before)
 from .optim import Adam, check_lr_schedule, scheduled_learning_rate
 from .progress import progress_bar
 

@@ -284,3 +284,4 @@ def test_mechanical_lnn_checks_its_arguments_and_saves(tmp_path):
     assert isinstance(loaded, MechanicalLNN) and loaded.config == model.config
     s = torch.tensor(_states(5), dtype=torch.float32)
     torch.testing.assert_close(loaded.time_derivative(s), model.time_derivative(s))
+
