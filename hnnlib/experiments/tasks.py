@@ -121,7 +121,7 @@ register_task(Task(
 ))
 register_task(Task(
     "pixel_pendulum", "Task 5: Pixel pendulum", "Table 1", PixelConfig, steps.make_pixel_data, steps.evaluate_pixels,
-    overrides=dict(eval_every=1000), make_model=steps.build_pixel_model, train_model=steps.train_pixel_model,
+    overrides=dict(eval_every=2000), make_model=steps.build_pixel_model, train_model=steps.train_pixel_model,
     losses=steps.pixel_losses, chapter="07_pixel_pendulum",
 ))
 
