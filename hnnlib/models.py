@@ -181,6 +181,13 @@ class HNN(_DynamicsModel):
         return symplectic_from_gradient(grad_h)
 
 
+def _checked_difference(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``prediction - target``, refusing tensors of different shapes (which would broadcast silently)."""
+    if prediction.shape != target.shape:
+        raise ValueError(f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}")
+    return prediction - target
+
+
 def l2_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error between predicted and target derivatives (paper Eq. 3 for an HNN).
 
@@ -192,9 +199,7 @@ def l2_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor, scalar
     """
-    if prediction.shape != target.shape:
-        raise ValueError(f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}")
-    return (prediction - target).pow(2).mean()
+    return _checked_difference(prediction, target).pow(2).mean()
 
 
 def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -208,9 +213,7 @@ def l1_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     -------
     torch.Tensor, scalar
     """
-    if prediction.shape != target.shape:
-        raise ValueError(f"prediction and target must have the same shape, got {tuple(prediction.shape)} and {tuple(target.shape)}")
-    return (prediction - target).abs().mean()
+    return _checked_difference(prediction, target).abs().mean()
 
 
 #: The losses :func:`hnnlib.training.fit` can train with, by name.
