@@ -1,7 +1,9 @@
 """The notebook comparison plugin (tools/nbval_numeric.py): tolerant on numbers, exact on words.
 
-Each test writes a tiny notebook, executes it to store its outputs, edits the stored outputs
-(or the code) and runs ``pytest --nbval -p nbval_numeric`` on it in a separate process.
+The module writes one notebook, one cell per case: it executes the code once to store its
+outputs, edits the stored outputs (or the code) per case, and runs
+``pytest --nbval -p nbval_numeric`` on it once, in a separate process; each test reads its case's
+result from that run's JUnit report.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import nbformat
 import pytest
@@ -21,106 +24,108 @@ sys.path.insert(0, str(TOOLS))
 import nbval_numeric as nn  # noqa: E402
 
 
-_EXECUTED: dict[str, nbformat.NotebookNode] = {}  # code -> its executed one-cell notebook
-
-
-def _notebook(tmp_path: Path, code: str, tags: list[str] | None = None) -> Path:
-    """A one-cell notebook of ``code`` with stored outputs; each code runs in a kernel once per module
-    (tags only matter to nbval, not to the stored outputs)."""
-    if code not in _EXECUTED:
-        nb = nbformat.v4.new_notebook()
-        nb.cells.append(nbformat.v4.new_code_cell(code))
-        NotebookClient(nb, timeout=60, kernel_name="python3").execute()
-        _EXECUTED[code] = nb
-    nb = copy.deepcopy(_EXECUTED[code])
-    if tags:
-        nb.cells[0].metadata["tags"] = tags
-    path = tmp_path / "tiny.ipynb"
-    nbformat.write(nb, path)
-    return path
-
-
-def _edit_stored_text(path: Path, old: str, new: str) -> None:
-    nb = nbformat.read(path, as_version=4)
-    out = nb.cells[0].outputs[0]
-    assert old in out.text, (old, out.text)
-    out.text = out.text.replace(old, new)
-    nbformat.write(nb, path)
-
-
-def _run_nbval(path: Path) -> subprocess.CompletedProcess:
-    (path.parent / "pytest.ini").write_text("[pytest]\n")
-    env = dict(os.environ, PYTHONPATH=str(TOOLS))
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "-p", "nbval_numeric", "--nbval", str(path)],
-        cwd=path.parent, env=env, capture_output=True, text=True, timeout=300,
-    )
-
-
 CODE = 'x = 2 / 3\nprint(f"loss {x:.4g} after 2000 steps, ok: True")'  # prints "loss 0.6667 ..."
+NOISE_CODE = (
+    "import numpy as np\n"
+    "NOISE_STD = 0.1\n"
+    "rng = np.random.default_rng(0)\n"
+    "x = np.sin(np.linspace(0, 6, 200)) + NOISE_STD * rng.standard_normal(200)\n"
+    'print(f"residual std {np.std(x - np.sin(np.linspace(0, 6, 200))):.3g}")'
+)
+
+# Each case: (name, code, cell tags, (old, new) edit of the stored text, or None).
+# "mutated_setting" runs NOISE_CODE with a changed setting against the outputs stored by NOISE_CODE.
+CASES = [
+    ("unchanged", CODE, [], None),
+    ("last_digit", CODE, [], ("0.6667", "0.6668")),  # one unit in the last printed digit
+    ("two_units", CODE, [], ("0.6667", "0.6669")),
+    ("integer", CODE, [], ("2000", "2001")),
+    ("word", CODE, [], ("ok: True", "ok: False")),
+    ("tag_inside", CODE, ["nbval-rtol=0.01"], ("0.6667", "0.6700")),  # 0.5 % off: inside 1 %
+    ("tag_outside", CODE, ["nbval-rtol=0.01"], ("0.6667", "0.6800")),  # 2 % off: outside
+    ("setting_unchanged", NOISE_CODE, ["nbval-rtol=0.1"], None),
+    ("mutated_setting", NOISE_CODE, ["nbval-rtol=0.1"], None),
+]
 
 
-def test_unchanged_notebook_passes(tmp_path):
-    result = _run_nbval(_notebook(tmp_path, CODE))
-    assert result.returncode == 0, result.stdout
+@pytest.fixture(scope="module")
+def nbval_results(tmp_path_factory) -> dict[str, tuple[bool, str]]:
+    """Every case as one cell of one notebook, run by ``pytest --nbval -p nbval_numeric`` once.
 
-
-def test_last_digit_rounding_passes_by_default(tmp_path):
-    path = _notebook(tmp_path, CODE)
-    _edit_stored_text(path, "0.6667", "0.6668")  # one unit in the last printed digit
-    result = _run_nbval(path)
-    assert result.returncode == 0, result.stdout
-
-
-def test_number_outside_default_tolerance_fails(tmp_path):
-    path = _notebook(tmp_path, CODE)
-    _edit_stored_text(path, "0.6667", "0.6669")  # two units
-    result = _run_nbval(path)
-    assert result.returncode == 1
-    assert "stored 0.6669, computed 0.6667" in result.stdout
-
-
-def test_integer_must_match_exactly_by_default(tmp_path):
-    path = _notebook(tmp_path, CODE)
-    _edit_stored_text(path, "2000", "2001")
-    assert _run_nbval(path).returncode == 1
-
-
-def test_changed_word_fails(tmp_path):
-    path = _notebook(tmp_path, CODE)
-    _edit_stored_text(path, "ok: True", "ok: False")
-    result = _run_nbval(path)
-    assert result.returncode == 1
-    assert "text differs" in result.stdout
-
-
-def test_cell_tag_loosens_the_tolerance(tmp_path):
-    path = _notebook(tmp_path, CODE, tags=["nbval-rtol=0.01"])
-    _edit_stored_text(path, "0.6667", "0.6700")  # 0.5 % off: inside 1 %
-    assert _run_nbval(path).returncode == 0
-    path = _notebook(tmp_path, CODE, tags=["nbval-rtol=0.01"])
-    _edit_stored_text(path, "0.6667", "0.6800")  # 2 % off: outside
-    assert _run_nbval(path).returncode == 1
-
-
-def test_changed_setting_fails_under_loose_tolerance(tmp_path):
-    """A mutation of a chapter setting (here: a noise level) fails even under a loose tag."""
-    code = (
-        "import numpy as np\n"
-        "NOISE_STD = 0.1\n"
-        "rng = np.random.default_rng(0)\n"
-        "x = np.sin(np.linspace(0, 6, 200)) + NOISE_STD * rng.standard_normal(200)\n"
-        'print(f"residual std {np.std(x - np.sin(np.linspace(0, 6, 200))):.3g}")'
-    )
-    path = _notebook(tmp_path, code, tags=["nbval-rtol=0.1"])
-    assert _run_nbval(path).returncode == 0
-    nb = nbformat.read(path, as_version=4)
-    nb.cells[0].source = nb.cells[0].source.replace("NOISE_STD = 0.1", "NOISE_STD = 0.2")
+    The cells' outputs are stored by executing ``CODE`` and ``NOISE_CODE`` once, then edited per
+    case; one kernel and one pytest process serve all cases (nbval reports each cell as its own
+    test, and a failed comparison does not stop the next cell). Returns ``{case: (passed, report)}``.
+    """
+    folder = tmp_path_factory.mktemp("nbval_numeric")
+    source = nbformat.v4.new_notebook()
+    source.cells = [nbformat.v4.new_code_cell(CODE), nbformat.v4.new_code_cell(NOISE_CODE)]
+    NotebookClient(source, timeout=60, kernel_name="python3").execute()
+    executed = {cell.source: cell for cell in source.cells}
+    nb = nbformat.v4.new_notebook()
+    for index, (name, code, tags, edit) in enumerate(CASES):
+        cell = copy.deepcopy(executed[code])
+        cell.id = f"case-{index}"
+        cell.metadata["tags"] = tags
+        if edit is not None:
+            old, new = edit
+            assert old in cell.outputs[0].text, (old, cell.outputs[0].text)
+            cell.outputs[0].text = cell.outputs[0].text.replace(old, new)
+        if name == "mutated_setting":
+            cell.source = cell.source.replace("NOISE_STD = 0.1", "NOISE_STD = 0.2")
+        nb.cells.append(cell)
+    path = folder / "cases.ipynb"
     nbformat.write(nb, path)
-    result = _run_nbval(path)
-    assert result.returncode == 1
-    assert "outside the tolerance" in result.stdout
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    report = folder / "report.xml"
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+         "-p", "nbval_numeric", "--nbval", f"--junitxml={report}", str(path)],
+        cwd=folder, env=dict(os.environ, PYTHONPATH=str(TOOLS)), capture_output=True, text=True, timeout=300,
+    )
+    results = {}
+    for case in ElementTree.parse(report).getroot().iter("testcase"):
+        index = int(case.get("name").split()[-1])  # nbval names its items "Cell <index>"
+        failure = case.find("failure")
+        results[CASES[index][0]] = (failure is None, "" if failure is None else (failure.get("message", "") + (failure.text or "")))
+    assert sorted(results) == sorted(name for name, *_ in CASES), results
+    return results
+
+
+def test_unchanged_notebook_passes(nbval_results):
+    assert nbval_results["unchanged"][0], nbval_results["unchanged"][1]
+
+
+def test_last_digit_rounding_passes_by_default(nbval_results):
+    assert nbval_results["last_digit"][0], nbval_results["last_digit"][1]
+
+
+def test_number_outside_default_tolerance_fails(nbval_results):
+    passed, report = nbval_results["two_units"]
+    assert not passed
+    assert "stored 0.6669, computed 0.6667" in report
+
+
+def test_integer_must_match_exactly_by_default(nbval_results):
+    assert not nbval_results["integer"][0]
+
+
+def test_changed_word_fails(nbval_results):
+    passed, report = nbval_results["word"]
+    assert not passed
+    assert "text differs" in report
+
+
+def test_cell_tag_loosens_the_tolerance(nbval_results):
+    assert nbval_results["tag_inside"][0], nbval_results["tag_inside"][1]
+    assert not nbval_results["tag_outside"][0]
+
+
+def test_changed_setting_fails_under_loose_tolerance(nbval_results):
+    """A mutation of a chapter setting (here: a noise level) fails even under a loose tag."""
+    assert nbval_results["setting_unchanged"][0], nbval_results["setting_unchanged"][1]
+    passed, report = nbval_results["mutated_setting"]
+    assert not passed
+    assert "outside the tolerance" in report
 
 
 @pytest.mark.parametrize(
