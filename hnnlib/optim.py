@@ -52,6 +52,12 @@ class Adam:
         Learning rate, finite and > 0.
     weight_decay : float
         L2 penalty ``lambda`` added to the gradient, finite and >= 0.
+    decay_only : iterable of torch.nn.Parameter, optional
+        Parameters the loss does not depend on, stepped every step as if their gradient were
+        zero: only weight decay moves them (exactly as it moves a parameter whose gradient is an
+        exact zero). A training loop that holds such weights apart from the rest (e.g. the encoder
+        weights of pixels that are zero in every training input, :func:`hnnlib.pixel.fit_pixel_model`)
+        skips computing their zero gradient. One of them receiving a gradient is an error.
 
     Examples
     --------
@@ -61,10 +67,14 @@ class Adam:
     >>> optimizer.step(); optimizer.zero_grad()
     """
 
-    def __init__(self, params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0):
-        self.params = list(params)
+    def __init__(self, params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0,
+                 decay_only: Iterable[nn.Parameter] = ()):
+        self.decay_only = list(decay_only)
+        self.params = list(params) + self.decay_only
         if not self.params:
             raise ValueError("Adam got no parameters to optimise")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError("Adam got a parameter twice (in params and decay_only, or repeated)")
         if any(not p.is_floating_point() for p in self.params):
             raise TypeError("Adam needs floating-point parameters")
         self.lr = check_finite_number(lr, "lr", minimum=0.0, strict=True)
@@ -75,6 +85,7 @@ class Adam:
             fused = kinds <= {(p.device, p.dtype) for p in self.params if p.device.type in ("cpu", "cuda")}
             self._fallback = torch.optim.Adam(self.params, lr=self.lr, weight_decay=self.weight_decay, fused=fused)
         self._state: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}  # index -> m, v, t
+        self._zero_grads = [torch.zeros_like(p) for p in self.decay_only]  # their gradient at every step
 
     def zero_grad(self) -> None:
         """Forget every gradient (``grad = None``), so the next backward pass writes fresh ones."""
@@ -83,7 +94,11 @@ class Adam:
 
     @torch.no_grad()
     def step(self) -> None:
-        """Update every parameter that has a gradient by one Adam step."""
+        """Update every parameter that has a gradient, and every ``decay_only`` one, by one Adam step."""
+        for p, zero in zip(self.decay_only, self._zero_grads):
+            if p.grad is not None and p.grad is not zero:
+                raise RuntimeError("a decay_only parameter received a gradient: the loss depends on it")
+            p.grad = zero
         if self._fallback is not None:
             self._fallback.step()
             return

@@ -286,6 +286,8 @@ def optimize(
     progress: bool,
     description: str | None,
     lr_schedule: str = "constant",
+    parameters: Iterable[nn.Parameter] | None = None,
+    decay_only: Iterable[nn.Parameter] = (),
 ) -> TrainingHistory:
     """The training loop of every model in the book: Adam on ``batch_loss``, evaluated every ``eval_every`` steps.
 
@@ -309,6 +311,12 @@ def optimize(
     lr_schedule : {"constant", "cosine"}
         The learning rate of each step (:func:`hnnlib.optim.scheduled_learning_rate`): always
         ``learning_rate`` (the paper's), or decayed along a cosine to almost 0 at the last step.
+    parameters : iterable of torch.nn.Parameter, optional
+        What Adam trains (default: ``model.parameters()``); a loop that holds some weights apart
+        from the model while it trains passes them here.
+    decay_only : iterable of torch.nn.Parameter, optional
+        Parameters the loss does not depend on, moved by weight decay alone (see
+        :class:`hnnlib.optim.Adam`).
 
     Raises
     ------
@@ -323,7 +331,8 @@ def optimize(
     weight_decay = check_finite_number(weight_decay, "weight_decay", minimum=0.0, strict=False)
     lr_schedule = check_lr_schedule(lr_schedule)
     keep_freed_memory()  # a step frees and re-allocates the same arrays: reuse them (hnnlib.memory)
-    optimizer = Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = Adam(model.parameters() if parameters is None else parameters, lr=learning_rate,
+                     weight_decay=weight_decay, decay_only=decay_only)
     history = TrainingHistory()
 
     def record(step: int) -> None:

@@ -48,6 +48,36 @@ def test_a_parameter_without_gradient_is_left_alone():
     assert not torch.equal(model.mlp.net[0].weight, torch.zeros_like(model.mlp.net[0].weight))
 
 
+def test_decay_only_parameters_move_as_with_an_exact_zero_gradient():
+    """A decay_only parameter ends where torch's fused Adam puts it when its gradient is an exact zero."""
+    torch.manual_seed(0)
+    start = torch.randn(5, 3)
+    trained, apart = torch.nn.Parameter(torch.randn(3)), torch.nn.Parameter(start.clone())
+    ours = Adam([trained], lr=1e-2, weight_decay=1e-3, decay_only=[apart])
+    reference_trained, reference = torch.nn.Parameter(trained.detach().clone()), torch.nn.Parameter(start.clone())
+    theirs = torch.optim.Adam([reference_trained, reference], lr=1e-2, weight_decay=1e-3, fused=True)
+    for _ in range(30):
+        ours.zero_grad()
+        trained.pow(2).sum().backward()
+        ours.step()
+        theirs.zero_grad()
+        reference_trained.pow(2).sum().backward()
+        reference.grad = torch.zeros_like(reference)
+        theirs.step()
+    assert torch.equal(apart, reference) and torch.equal(trained, reference_trained)
+    assert not torch.equal(apart, start)  # weight decay moved it
+
+
+def test_decay_only_checks():
+    p, q = torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(ValueError, match="twice"):
+        Adam([p], lr=1e-3, decay_only=[p])
+    optimizer = Adam([p], lr=1e-3, decay_only=[q])
+    (p * q).sum().backward()  # the loss depends on q after all
+    with pytest.raises(RuntimeError, match="decay_only parameter received a gradient"):
+        optimizer.step()
+
+
 def test_the_step_moves_the_weights_against_the_gradient():
     p = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
     optimizer = Adam([p], lr=0.1)

@@ -74,9 +74,12 @@ class MLPAutoencoder(nn.Module):
             nn.init.orthogonal_(layer.weight)
 
     @staticmethod
-    def _run(layers: nn.ModuleList, x: torch.Tensor, columns: torch.Tensor | None = None) -> torch.Tensor:
+    def _run(layers: nn.ModuleList, x: torch.Tensor, columns: torch.Tensor | None = None,
+             first_weight: torch.Tensor | None = None) -> torch.Tensor:
         first, second, third, last = layers
-        if columns is None:
+        if first_weight is not None:  # the first weight matrix's columns of x's pixels, held apart while training
+            h = torch.relu(F.linear(x, first_weight, first.bias))
+        elif columns is None:
             h = torch.relu(first(x))
         else:  # x holds only these input columns; the others are zero and add nothing
             h = torch.relu(F.linear(x, first.weight.index_select(1, columns), first.bias))
@@ -195,17 +198,20 @@ class PixelDynamicsModel(nn.Module):
         """:meth:`losses` without the input checks (the training loop checks its data once)."""
         return self._stacked_losses(torch.cat([x, x_next]))
 
-    def _stacked_losses(self, both: torch.Tensor, columns: torch.Tensor | None = None, x: torch.Tensor | None = None) -> PixelLosses:
+    def _stacked_losses(self, both: torch.Tensor, columns: torch.Tensor | None = None, x: torch.Tensor | None = None,
+                        first_weight: torch.Tensor | None = None) -> PixelLosses:
         """:meth:`losses` of ``both = cat([x, x_next])``, shape (2B, input_dim), unchecked.
 
         The training loop gathers each minibatch of pairs straight into this layout, so the
         encoder sees ``x`` and ``x_next`` in one pass without a copy to join them. With
         ``columns`` (:func:`lit_pixels`), ``both`` holds only those pixels, shape
         (2B, len(columns)), every other pixel being zero, and ``x`` is the first half in full,
-        shape (B, input_dim): the autoencoder's target.
+        shape (B, input_dim): the autoencoder's target. ``first_weight``, shape
+        (hidden_dim, len(columns)), replaces those columns of the encoder's first weight matrix
+        (:func:`fit_pixel_model` trains them apart from the rest).
         """
         n = both.shape[0] // 2
-        z_both = self.autoencoder.encode(both, columns)  # one pass through the encoder
+        z_both = self.autoencoder._run(self.autoencoder.encoder_layers, both, columns, first_weight)  # one encoder pass
         z, z_next = z_both[:n], z_both[n:]
         target = both[:n] if columns is None else x
         autoencoder = F.mse_loss(self.autoencoder.decode(z), target)  # mean squared pixel error, one kernel
@@ -376,18 +382,39 @@ def fit_pixel_model(
 
     columns, pairs = _lit_pairs(x, x_next)  # the encoder reads only the lit pixels: the others are zero
     test = _lit_pairs(x_test, x_next_test) if x_test is not None else None  # the test set's own lit pixels
+    # While training, the encoder's first weight matrix is held as two parameters: its lit columns, which
+    # the loss depends on, and the dark ones, whose gradient is exactly zero, so Adam moves them by weight
+    # decay alone ("decay_only"). The same updates, bit for bit, without gathering the lit columns and
+    # scattering their gradient back at every step (tested).
+    first = model.autoencoder.encoder_layers[0]
+    dark = torch.ones(first.weight.shape[1], dtype=torch.bool, device=x.device)
+    dark[columns] = False
+    dark = dark.nonzero().squeeze(1)
+    lit_weight = nn.Parameter(first.weight.detach().index_select(1, columns))
+    dark_weight = nn.Parameter(first.weight.detach().index_select(1, dark))
+    others = [p for p in model.parameters() if p is not first.weight]
+
+    def put_back() -> None:  # the two parts into the model's weight matrix
+        with torch.no_grad():
+            first.weight.index_copy_(1, columns, lit_weight)
+            first.weight.index_copy_(1, dark, dark_weight)
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
         both = pairs.index_select(1, idx).view(2 * idx.shape[0], -1)  # = cat([x[idx], x_next[idx]]), lit pixels
-        return model._stacked_losses(both, columns, x.index_select(0, idx)).total
+        return model._stacked_losses(both, columns, x.index_select(0, idx), lit_weight).total
 
     def eval_losses() -> tuple[float, float]:  # = evaluate_pixel_loss on each set, up to round-off
+        put_back()
         train_loss = _lit_pixel_loss(model, columns, pairs, x)
         return train_loss, _lit_pixel_loss(model, *test, x_test) if test is not None else float("nan")
 
-    with flush_denormals():
-        return optimize(model, batch_loss, eval_losses, batches, steps=steps, learning_rate=learning_rate,
-                        weight_decay=weight_decay, eval_every=eval_every, progress=progress, description=description)
+    try:
+        with flush_denormals():
+            return optimize(model, batch_loss, eval_losses, batches, steps=steps, learning_rate=learning_rate,
+                            weight_decay=weight_decay, eval_every=eval_every, progress=progress, description=description,
+                            parameters=[*others, lit_weight], decay_only=[dark_weight])
+    finally:
+        put_back()
 
 
 def rollout_latent(model: PixelDynamicsModel, x0: torch.Tensor, n_frames: int, *, substeps: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
