@@ -335,7 +335,10 @@ def fit_pixel_model(
     """Train a pixel model with Adam on minibatches (paper Section 5.1 and Appendix C).
 
     The loop is :func:`hnnlib.training.optimize`, run with subnormal floats flushed to zero
-    (:func:`flush_denormals`).
+    (:func:`flush_denormals`). The encoder reads only the pixels lit somewhere in the training set
+    (:func:`lit_pixels`); the weights of the other pixels get an exact zero gradient, so they are
+    held apart as a ``decay_only`` parameter of :class:`hnnlib.optim.Adam` (weight decay alone
+    moves them) and written back into the model at every evaluation and at the end.
 
     Parameters
     ----------
