@@ -375,7 +375,11 @@ def mlp_input_gradient(mlp: MLP, x: torch.Tensor) -> torch.Tensor:
     first, act, second, _, last = mlp.net
     if isinstance(act, nn.Tanh):
         lead, dim = x.shape[:-1], x.shape[-1]
-        grad = TanhMLPGradient.apply(x.reshape(-1, dim), first.weight, first.bias, second.weight, second.bias, last.weight)
+        args = (x.reshape(-1, dim), first.weight, first.bias, second.weight, second.bias, last.weight)
+        if torch.is_grad_enabled() and any(a.requires_grad for a in args):
+            grad = TanhMLPGradient.apply(*args)
+        else:  # no graph to build (rollouts, metrics): the same values without the factors backward needs
+            grad = _tanh_mlp_gradient(*args)
         return grad.reshape(*lead, dim)
     create_graph = torch.is_grad_enabled()
     with torch.enable_grad():
@@ -385,6 +389,15 @@ def mlp_input_gradient(mlp: MLP, x: torch.Tensor) -> torch.Tensor:
 
 
 _ONE = torch.ones(1)
+
+
+def _tanh_mlp_gradient(x, w1, b1, w2, b2, w3):
+    """The value of :class:`TanhMLPGradient` without a graph: the same operations, so the same numbers."""
+    h1 = torch.addmm(b1, x, w1.t()).tanh_()
+    h2 = torch.addmm(b2, h1, w2.t()).tanh_()
+    s1 = torch.addcmul(_ONE.to(h1), h1, h1, value=-1.0)
+    g2 = torch.addcmul(_ONE.to(h2), h2, h2, value=-1.0).mul_(w3)
+    return (g2 @ w2).mul_(s1) @ w1
 
 
 class TanhMLPGradient(torch.autograd.Function):

@@ -11,6 +11,7 @@ from hnnlib.models import (
     MLP,
     BaselineNN,
     TanhMLPGradient,
+    mlp_input_gradient,
     l2_loss,
 )
 
@@ -240,3 +241,15 @@ def test_bias_init_zeros_gives_an_odd_network():
 def test_bias_init_unknown_is_value_error():
     with pytest.raises(ValueError, match="bias_init"):
         HNN(2, bias_init="ones")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_without_a_graph_the_gradient_is_the_fused_one_bit_for_bit(dtype):
+    """Under no_grad, mlp_input_gradient skips the fused function's backward factors; its value is the same."""
+    model = HNN(4, 16).to(dtype)
+    first, _, second, _, last = model.mlp.net
+    x = torch.randn(33, 4, dtype=dtype)
+    fused = TanhMLPGradient.apply(x, first.weight, first.bias, second.weight, second.bias, last.weight).detach()
+    with torch.no_grad():
+        lean = mlp_input_gradient(model.mlp, x)
+    assert torch.equal(lean, fused)
