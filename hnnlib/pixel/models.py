@@ -74,15 +74,10 @@ class MLPAutoencoder(nn.Module):
             nn.init.orthogonal_(layer.weight)
 
     @staticmethod
-    def _run(layers: nn.ModuleList, x: torch.Tensor, columns: torch.Tensor | None = None,
-             first_weight: torch.Tensor | None = None) -> torch.Tensor:
+    def _run(layers: nn.ModuleList, x: torch.Tensor, first_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The four layers on ``x``; ``first_weight`` replaces the first layer's weight (the columns of ``x``'s pixels)."""
         first, second, third, last = layers
-        if first_weight is not None:  # the first weight matrix's columns of x's pixels, held apart while training
-            h = torch.relu(F.linear(x, first_weight, first.bias))
-        elif columns is None:
-            h = torch.relu(first(x))
-        else:  # x holds only these input columns; the others are zero and add nothing
-            h = torch.relu(F.linear(x, first.weight.index_select(1, columns), first.bias))
+        h = torch.relu(F.linear(x, first.weight if first_weight is None else first_weight, first.bias))
         h = h + torch.relu(second(h))
         h = h + torch.relu(third(h))
         return last(h)
@@ -94,7 +89,10 @@ class MLPAutoencoder(nn.Module):
         only those pixels, every other pixel being zero: the result is the same (up to round-off)
         at a fraction of the cost of the first layer.
         """
-        return self._run(self.encoder_layers, x, columns)
+        if columns is None:
+            return self._run(self.encoder_layers, x)
+        # x holds only these input columns; the others are zero and add nothing
+        return self._run(self.encoder_layers, x, self.encoder_layers[0].weight.index_select(1, columns))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latent ``z`` ``(..., latent_dim)`` -> pixels ``(..., input_dim)``."""
@@ -211,7 +209,10 @@ class PixelDynamicsModel(nn.Module):
         (:func:`fit_pixel_model` trains them apart from the rest).
         """
         n = both.shape[0] // 2
-        z_both = self.autoencoder._run(self.autoencoder.encoder_layers, both, columns, first_weight)  # one encoder pass
+        if first_weight is None:
+            z_both = self.autoencoder.encode(both, columns)  # one pass through the encoder
+        else:
+            z_both = self.autoencoder._run(self.autoencoder.encoder_layers, both, first_weight)
         z, z_next = z_both[:n], z_both[n:]
         target = both[:n] if columns is None else x
         autoencoder = F.mse_loss(self.autoencoder.decode(z), target)  # mean squared pixel error, one kernel
