@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -63,6 +63,14 @@ def field_name(f: VectorField) -> str:
     return getattr(f, "__qualname__", None) or type(f).__name__
 
 
+def check_shape(dx: Any, x: torch.Tensor) -> torch.Tensor:
+    """``dx``, if it is a tensor of ``x``'s shape; ValueError naming both shapes otherwise."""
+    if not isinstance(dx, torch.Tensor) or dx.shape != x.shape:
+        shape = tuple(dx.shape) if hasattr(dx, "shape") else type(dx).__name__
+        raise ValueError(f"the vector field must map states {tuple(x.shape)} to derivatives of the same shape, got {shape}")
+    return dx
+
+
 def call_field(f: VectorField, x: torch.Tensor, t: Any, rows: np.ndarray | None = None) -> torch.Tensor:
     """Evaluate ``dx = f(x)`` at time(s) ``t``, checking its shape and that it is finite.
 
@@ -83,10 +91,7 @@ def call_field(f: VectorField, x: torch.Tensor, t: Any, rows: np.ndarray | None 
     NonFiniteError
         If ``f`` returns NaN or inf: the message names the field, the time and the state.
     """
-    dx = f(x)
-    if not isinstance(dx, torch.Tensor) or dx.shape != x.shape:
-        shape = tuple(dx.shape) if hasattr(dx, "shape") else type(dx).__name__
-        raise ValueError(f"the vector field must map states {tuple(x.shape)} to derivatives of the same shape, got {shape}")
+    dx = check_shape(f(x), x)
     if not torch.isfinite(dx).all():  # one check on the fast path; the row is looked for only on failure
         finite = torch.isfinite(dx).all(dim=-1)
         row = int(torch.nonzero(~finite)[0, 0])
@@ -97,3 +102,76 @@ def call_field(f: VectorField, x: torch.Tensor, t: Any, rows: np.ndarray | None 
             "it is not finite there"
         )
     return dx
+
+
+#: One step of an explicit integrator: ``step(field, state, s, h) -> state`` from time ``s`` to ``s + h``,
+#: where ``field(x, time)`` gives the vector field at ``x`` (``time`` only names it in errors).
+Step = Callable[[Callable[[torch.Tensor, float], torch.Tensor], Any, float, float], Any]
+
+
+def march(step: Step, f: VectorField, state: Any, t: torch.Tensor, substeps: int, *,
+          output: Callable[[Any], torch.Tensor] = lambda state: state, numel: int = 1) -> list[torch.Tensor]:
+    """Take an explicit integrator's steps over the grid ``t``; the states at the times ``t``.
+
+    Every value of ``f`` is checked for NaN and inf as :func:`call_field` checks it, but a block of
+    steps at a time (one check of all the block's values instead of one per call, which is most of
+    a small system's step). If a block's values are not all finite, or ``f`` raises inside it, the
+    block is taken again from its start with :func:`call_field` at every call, so the error raised
+    is the one a check at every call raises (the first non-finite value, its time and its state).
+    The states are the same numbers either way. ``f`` must be deterministic (the same values for
+    the same states), as a vector field is.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(field, state, s, h)``: one step, calling ``field(x, time)`` for the vector field.
+    f : callable
+        The vector field, tensor ``(B, D)`` -> tensor ``(B, D)``.
+    state : any
+        The initial state, in the form ``step`` takes.
+    t : torch.Tensor, shape (T,)
+        The output times; ``substeps`` equal steps between neighbours.
+    substeps : int
+    output : callable
+        Maps a state to the tensor stored for it (default: the state itself).
+    numel : int
+        Numbers in one value of ``f``: blocks are shorter for large batches (memory of the check).
+
+    Returns
+    -------
+    list of torch.Tensor, ``T`` entries: ``output`` of the state at each time of ``t``.
+    """
+    times, steps = step_sizes(t, substeps)
+    schedule = [(t_i + j * h, h, j == substeps - 1) for t_i, h in zip(times, steps) for j in range(substeps)]
+    block = max(1, min(64, 2**16 // max(1, numel)))
+    values: list[torch.Tensor] = []
+
+    def unchecked(x: torch.Tensor, time: float) -> torch.Tensor:
+        dx = check_shape(f(x), x)
+        values.append(dx)
+        return dx
+
+    def checked(x: torch.Tensor, time: float) -> torch.Tensor:
+        return call_field(f, x, time)
+
+    out = [output(state)]
+    for first in range(0, len(schedule), block):
+        start, stored = state, len(out)
+        values.clear()
+        try:
+            for s, h, last in schedule[first : first + block]:
+                state = step(unchecked, state, s, h)
+                if last:
+                    out.append(output(state))
+            with torch.no_grad():
+                finite = bool(torch.isfinite(torch.stack(values)).all())
+        except Exception:  # noqa: BLE001 - taken again with checks, which raise the error a checked run raises
+            finite = False
+        if not finite:
+            state = start
+            del out[stored:]
+            for s, h, last in schedule[first : first + block]:
+                state = step(checked, state, s, h)
+                if last:
+                    out.append(output(state))
+    return out

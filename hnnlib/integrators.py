@@ -24,7 +24,7 @@ import scipy.integrate
 import torch
 
 from ._checks import NonFiniteError, check_finite_number, check_positive_int
-from ._rollout import call_field, field_dtype, step_sizes, time_grid, with_batch_axis
+from ._rollout import call_field, field_dtype, march, step_sizes, time_grid, with_batch_axis
 from ._typing import VectorField
 
 
@@ -134,19 +134,17 @@ def rk4(f: VectorField, x0: Any, t: Any, *, substeps: int = 1) -> torch.Tensor:
     """
     x, single = with_batch_axis(x0)
     substeps = check_positive_int(substeps, "substeps")
-    times, steps = step_sizes(time_grid(t, x.dtype, x.device), substeps)
-    out = [x]
-    for t_i, h in zip(times, steps):
-        for j in range(substeps):
-            s = t_i + j * h
-            k1 = call_field(f, x, s)
-            k2 = call_field(f, x + 0.5 * h * k1, s + 0.5 * h)
-            k3 = call_field(f, x + 0.5 * h * k2, s + 0.5 * h)
-            k4 = call_field(f, x + h * k3, s + h)
-            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-        out.append(x)
-    traj = torch.stack(out, dim=1)
+    traj = torch.stack(march(_rk4_step, f, x, time_grid(t, x.dtype, x.device), substeps, numel=x.numel()), dim=1)
     return traj[0] if single else traj
+
+
+def _rk4_step(field: Callable[[torch.Tensor, float], torch.Tensor], x: torch.Tensor, s: float, h: float) -> torch.Tensor:
+    """One step of :func:`rk4` from time ``s``."""
+    k1 = field(x, s)
+    k2 = field(x + 0.5 * h * k1, s + 0.5 * h)
+    k3 = field(x + 0.5 * h * k2, s + 0.5 * h)
+    k4 = field(x + h * k3, s + h)
+    return x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
 rk4.order = 4  # global error O(h^4); the tests fit it by regression
@@ -201,7 +199,8 @@ def leapfrog(
     if x.shape[-1] % 2:
         raise ValueError(f"leapfrog needs states with an even number of coordinates (q, p), got {tuple(x.shape)}")
     substeps = check_positive_int(substeps, "substeps")
-    times, steps = step_sizes(time_grid(t, x.dtype, x.device), substeps)
+    grid = time_grid(t, x.dtype, x.device)
+    times, steps = step_sizes(grid, substeps)
     n = x.shape[-1] // 2
     now = times[0]  # the time of the current step, for error messages
     tol = 8 * torch.finfo(x.dtype).eps
@@ -232,20 +231,26 @@ def leapfrog(
         )
 
     q, p = x[..., :n], x[..., n:]
+    if separable:
+        def kick_drift_kick(field: Callable[[torch.Tensor, float], torch.Tensor], qp: tuple[torch.Tensor, torch.Tensor],
+                            s: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+            q, p = qp
+            p_half = p + 0.5 * h * field(torch.cat([q, p], dim=-1), s)[..., n:]
+            q = q + h * field(torch.cat([q, p_half], dim=-1), s)[..., :n]
+            return q, p_half + 0.5 * h * field(torch.cat([q, p_half], dim=-1), s)[..., n:]
+
+        out = march(kick_drift_kick, f, (q, p), grid, substeps, output=lambda qp: torch.cat(qp, dim=-1), numel=x.numel())
+        traj = torch.stack(out, dim=1)
+        return traj[0] if single else traj
     out = [x]
     for t_i, h in zip(times, steps):
         for j in range(substeps):
             now = t_i + j * h
-            if separable:
-                p_half = p + 0.5 * h * fp(q, p)
-                q = q + h * fq(q, p_half)
-                p = p_half + 0.5 * h * fp(q, p_half)
-            else:
-                p_half = fixed_point(lambda ph: p + 0.5 * h * fp(q, ph), p)
-                v0 = fq(q, p_half)
-                q_new = fixed_point(lambda qn: q + 0.5 * h * (v0 + fq(qn, p_half)), q + h * v0)
-                p = p_half + 0.5 * h * fp(q_new, p_half)
-                q = q_new
+            p_half = fixed_point(lambda ph: p + 0.5 * h * fp(q, ph), p)
+            v0 = fq(q, p_half)
+            q_new = fixed_point(lambda qn: q + 0.5 * h * (v0 + fq(qn, p_half)), q + h * v0)
+            p = p_half + 0.5 * h * fp(q_new, p_half)
+            q = q_new
         out.append(torch.cat([q, p], dim=-1))
     traj = torch.stack(out, dim=1)
     return traj[0] if single else traj

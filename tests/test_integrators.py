@@ -310,6 +310,62 @@ def test_non_finite_field_is_reported_where_it_appears(name):
         ALL[name](lambda x: x * float("nan"), X0, [0.0, 1.0])
 
 
+def _rk4_every_call_checked(f, x, t, substeps):
+    """RK4 as it was written before the block checks: call_field at every call, the same arithmetic."""
+    from hnnlib._rollout import call_field, step_sizes
+
+    out = [x]
+    for t_i, h in zip(*step_sizes(t, substeps)):
+        for j in range(substeps):
+            s = t_i + j * h
+            k1 = call_field(f, x, s)
+            k2 = call_field(f, x + 0.5 * h * k1, s + 0.5 * h)
+            k3 = call_field(f, x + 0.5 * h * k2, s + 0.5 * h)
+            k4 = call_field(f, x + h * k3, s + h)
+            x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+        out.append(x)
+    return torch.stack(out, dim=1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+@pytest.mark.parametrize("substeps", [1, 3])
+def test_rk4_with_block_checks_takes_the_same_steps(dtype, substeps):
+    """RK4 checks the field's values a block of steps at a time: the same numbers bit for bit, over many blocks."""
+    x0 = torch.tensor([[0.3, -0.2], [1.0, 0.5], [2.5, 0.1]], dtype=dtype)
+    t = torch.linspace(0, 30, 201, dtype=dtype)
+    assert torch.equal(rk4(PENDULUM.time_derivative, x0, t, substeps=substeps),
+                       _rk4_every_call_checked(PENDULUM.time_derivative, x0, t, substeps))
+
+
+@pytest.mark.parametrize("name", ["rk4", "leapfrog_separable"])
+def test_late_non_finite_value_is_reported_as_a_check_at_every_call_would(name):
+    """A value that turns NaN after many checked blocks, or only in the half of the field a leapfrog kick
+    discards, or right before the field raises an error of its own: the first non-finite call is named."""
+    method = {"rk4": rk4, "leapfrog_separable": lambda *a, **k: leapfrog(*a, separable=True, **k)}[name]
+
+    def late_nan(x):  # dq/dt = p = 1, dp/dt = 0, NaN once q > 40: at the 401st of 500 steps, in the 7th block
+        return torch.where(x[..., :1] > 40, torch.nan, torch.cat([x[..., 1:], torch.zeros_like(x[..., :1])], -1))
+
+    with pytest.raises(NonFiniteError, match=r"late_nan returned NaN or inf at t = 40(\.\d+)? for the state \[40\.\d+, 1\.0\]"):
+        method(late_nan, torch.tensor([0.0, 1.0], dtype=F64), np.linspace(0, 50, 501))
+
+    def nan_in_unused_half(x):  # NaN in dq/dt where q > 0.5: a kick reads dp/dt alone
+        dx = PENDULUM.time_derivative(x)
+        return torch.cat([torch.where(x[..., :1] > 0.5, torch.nan, dx[..., :1]), dx[..., 1:]], -1)
+
+    with pytest.raises(NonFiniteError, match=r"nan_in_unused_half returned NaN or inf at t = [0-9.]+ for the state \[(0\.[5-9]|1\.)"):
+        method(nan_in_unused_half, torch.tensor([0.0, 1.0], dtype=F64), np.linspace(0, 3, 7))
+
+    def refuses_nan(x):  # raises on a non-finite state, as a learned model's checks do
+        if not torch.isfinite(x).all():
+            raise ValueError("refuses_nan: not a state")
+        dx = PENDULUM.time_derivative(x)
+        return torch.where(x[..., :1] > 0.5, torch.nan, dx)
+
+    with pytest.raises(NonFiniteError, match="refuses_nan returned NaN or inf"):
+        method(refuses_nan, torch.tensor([0.0, 1.0], dtype=F64), np.linspace(0, 3, 7))
+
+
 def test_non_finite_field_in_a_batched_scipy_solve():
     """The shared-step SciPy path (one ODE of size B D) checks the field too, and names the row."""
     def second_row_nan(x):
