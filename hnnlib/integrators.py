@@ -24,7 +24,7 @@ import scipy.integrate
 import torch
 
 from ._checks import NonFiniteError, check_finite_number, check_positive_int
-from ._rollout import call_field, field_dtype, march, step_sizes, time_grid, with_batch_axis
+from ._rollout import call_field, field_dtype, march, time_grid, with_batch_axis
 from ._typing import VectorField
 
 
@@ -200,16 +200,9 @@ def leapfrog(
         raise ValueError(f"leapfrog needs states with an even number of coordinates (q, p), got {tuple(x.shape)}")
     substeps = check_positive_int(substeps, "substeps")
     grid = time_grid(t, x.dtype, x.device)
-    times, steps = step_sizes(grid, substeps)
     n = x.shape[-1] // 2
-    now = times[0]  # the time of the current step, for error messages
     tol = 8 * torch.finfo(x.dtype).eps
-
-    def fq(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:  # dH/dp
-        return call_field(f, torch.cat([q, p], dim=-1), now)[..., :n]
-
-    def fp(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:  # -dH/dq
-        return call_field(f, torch.cat([q, p], dim=-1), now)[..., n:]
+    Field = Callable[[torch.Tensor, float], torch.Tensor]
 
     def fixed_point(g: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         for iteration in range(max_iterations):
@@ -230,28 +223,30 @@ def leapfrog(
             "use a smaller step (more substeps)"
         )
 
-    q, p = x[..., :n], x[..., n:]
-    if separable:
-        def kick_drift_kick(field: Callable[[torch.Tensor, float], torch.Tensor], qp: tuple[torch.Tensor, torch.Tensor],
-                            s: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
-            q, p = qp
-            p_half = p + 0.5 * h * field(torch.cat([q, p], dim=-1), s)[..., n:]
-            q = q + h * field(torch.cat([q, p_half], dim=-1), s)[..., :n]
-            return q, p_half + 0.5 * h * field(torch.cat([q, p_half], dim=-1), s)[..., n:]
+    def kick_drift_kick(field: Field, qp: tuple[torch.Tensor, torch.Tensor], s: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+        q, p = qp
+        p_half = p + 0.5 * h * field(torch.cat([q, p], dim=-1), s)[..., n:]
+        q = q + h * field(torch.cat([q, p_half], dim=-1), s)[..., :n]
+        return q, p_half + 0.5 * h * field(torch.cat([q, p_half], dim=-1), s)[..., n:]
 
-        out = march(kick_drift_kick, f, (q, p), grid, substeps, output=lambda qp: torch.cat(qp, dim=-1), numel=x.numel())
-        traj = torch.stack(out, dim=1)
-        return traj[0] if single else traj
-    out = [x]
-    for t_i, h in zip(times, steps):
-        for j in range(substeps):
-            now = t_i + j * h
-            p_half = fixed_point(lambda ph: p + 0.5 * h * fp(q, ph), p)
-            v0 = fq(q, p_half)
-            q_new = fixed_point(lambda qn: q + 0.5 * h * (v0 + fq(qn, p_half)), q + h * v0)
-            p = p_half + 0.5 * h * fp(q_new, p_half)
-            q = q_new
-        out.append(torch.cat([q, p], dim=-1))
+    def implicit(field: Field, qp: tuple[torch.Tensor, torch.Tensor], s: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+        q, p = qp
+
+        def fq(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:  # dH/dp
+            return field(torch.cat([q, p], dim=-1), s)[..., :n]
+
+        def fp(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:  # -dH/dq
+            return field(torch.cat([q, p], dim=-1), s)[..., n:]
+
+        p_half = fixed_point(lambda ph: p + 0.5 * h * fp(q, ph), p)
+        v0 = fq(q, p_half)
+        q_new = fixed_point(lambda qn: q + 0.5 * h * (v0 + fq(qn, p_half)), q + h * v0)
+        return q_new, p_half + 0.5 * h * fp(q_new, p_half)
+
+    # Unchecked, a NaN never converges (RuntimeError after max_iterations): march then takes the
+    # block again with checks, which raise what a check at every call raises.
+    out = march(kick_drift_kick if separable else implicit, f, (x[..., :n], x[..., n:]), grid, substeps,
+                output=lambda qp: torch.cat(qp, dim=-1), numel=x.numel())
     traj = torch.stack(out, dim=1)
     return traj[0] if single else traj
 

@@ -337,11 +337,13 @@ def test_rk4_with_block_checks_takes_the_same_steps(dtype, substeps):
                        _rk4_every_call_checked(PENDULUM.time_derivative, x0, t, substeps))
 
 
-@pytest.mark.parametrize("name", ["rk4", "leapfrog_separable"])
+@pytest.mark.parametrize("name", ["rk4", "leapfrog_separable", "leapfrog_implicit"])
 def test_late_non_finite_value_is_reported_as_a_check_at_every_call_would(name):
     """A value that turns NaN after many checked blocks, or only in the half of the field a leapfrog kick
-    discards, or right before the field raises an error of its own: the first non-finite call is named."""
-    method = {"rk4": rk4, "leapfrog_separable": lambda *a, **k: leapfrog(*a, separable=True, **k)}[name]
+    discards, or right before the field raises an error of its own: the first non-finite call is named
+    (the same errors as the integrators checking every call raised, compared by hand)."""
+    method = {"rk4": rk4, "leapfrog_separable": lambda *a, **k: leapfrog(*a, separable=True, **k),
+              "leapfrog_implicit": leapfrog}[name]
 
     def late_nan(x):  # dq/dt = p = 1, dp/dt = 0, NaN once q > 40: at the 401st of 500 steps, in the 7th block
         return torch.where(x[..., :1] > 40, torch.nan, torch.cat([x[..., 1:], torch.zeros_like(x[..., :1])], -1))

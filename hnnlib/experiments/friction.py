@@ -48,7 +48,7 @@ from ..data import TrajectoryDataset, make_trajectory_dataset
 from ..integrators import rk4
 from ..metrics import MeanWithError, _comparison as observed_comparison, compare_to_observed
 from ..models import DissipativeHNN
-from ..optim import check_lr_schedule, scheduled_learning_rate
+from ..optim import Adam, check_lr_schedule, scheduled_learning_rate
 from ..progress import finished_bar, progress_bar
 from ..systems import DampedOscillator
 from ..training import TrainingHistory, fit, set_seed, torch_threads
@@ -169,6 +169,9 @@ def train_in_order(
 ) -> TrainingHistory:
     """Adam on minibatches taken in order, as the D-HNN reference code's ``train`` does.
 
+    Adam is :class:`hnnlib.optim.Adam`, as for every model of the book (the D-HNN code's
+    ``torch.optim.Adam``'s update in one fused kernel: the same algorithm, rounded differently).
+
     Step ``s`` uses the samples ``[b, b + batch_size)`` with ``b = s * batch_size mod n`` (so a
     batch near the end is shorter). The train loss recorded is that minibatch's, at every step
     (``batch_loss``); every ``test_every`` steps (from step 0) the full train and test losses are
@@ -188,12 +191,12 @@ def train_in_order(
     if x.ndim != 2 or dx.shape != x.shape or x_test.ndim != 2 or dx_test.shape != x_test.shape:
         raise ValueError(f"x, dx and x_test, dx_test must be pairs of shape (n, D), got {tuple(x.shape)}, "
                          f"{tuple(dx.shape)}, {tuple(x_test.shape)}, {tuple(dx_test.shape)}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    optimizer = Adam(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     history = TrainingHistory(step=[], train_loss=[], test_loss=[], batch_loss=[])
     n = x.shape[0]
     bar = progress_bar(range(steps), desc=description, disable=not progress)
     for step in bar:
-        optimizer.param_groups[0]["lr"] = scheduled_learning_rate(lr_schedule, learning_rate, step, steps)
+        optimizer.set_learning_rate(scheduled_learning_rate(lr_schedule, learning_rate, step, steps))
         b = (step * batch_size) % n
         loss = (model.time_derivative(x[b:b + batch_size]) - dx[b:b + batch_size]).pow(2).mean()
         optimizer.zero_grad()
