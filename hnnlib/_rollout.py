@@ -104,14 +104,16 @@ def call_field(f: VectorField, x: torch.Tensor, t: Any, rows: np.ndarray | None 
     return dx
 
 
-#: One step of an explicit integrator: ``step(field, state, s, h) -> state`` from time ``s`` to ``s + h``,
-#: where ``field(x, time)`` gives the vector field at ``x`` (``time`` only names it in errors).
-Step = Callable[[Callable[[torch.Tensor, float], torch.Tensor], Any, float, float], Any]
+#: The vector field as an integrator's step calls it: ``field(x, time)``, ``time`` only to name it in errors.
+FieldAt = Callable[[torch.Tensor, float], torch.Tensor]
+
+#: One step of a fixed-step integrator: ``step(field, state, s, h) -> state`` from time ``s`` to ``s + h``.
+Step = Callable[[FieldAt, Any, float, float], Any]
 
 
 def march(step: Step, f: VectorField, state: Any, t: torch.Tensor, substeps: int, *,
-          output: Callable[[Any], torch.Tensor] = lambda state: state, numel: int = 1) -> list[torch.Tensor]:
-    """Take an explicit integrator's steps over the grid ``t``; the states at the times ``t``.
+          output: Callable[[Any], torch.Tensor] = lambda state: state) -> list[torch.Tensor]:
+    """Take a fixed-step integrator's steps over the grid ``t``; the states at the times ``t``.
 
     Every value of ``f`` is checked for NaN and inf as :func:`call_field` checks it, but a block of
     steps at a time (one check of all the block's values instead of one per call, which is most of
@@ -133,9 +135,8 @@ def march(step: Step, f: VectorField, state: Any, t: torch.Tensor, substeps: int
         The output times; ``substeps`` equal steps between neighbours.
     substeps : int
     output : callable
-        Maps a state to the tensor stored for it (default: the state itself).
-    numel : int
-        Numbers in one value of ``f``: blocks are shorter for large batches (memory of the check).
+        Maps a state to the tensor stored for it (default: the state itself). Blocks are shorter
+        for states of many numbers (the memory of a block's check).
 
     Returns
     -------
@@ -143,7 +144,8 @@ def march(step: Step, f: VectorField, state: Any, t: torch.Tensor, substeps: int
     """
     times, steps = step_sizes(t, substeps)
     schedule = [(t_i + j * h, h, j == substeps - 1) for t_i, h in zip(times, steps) for j in range(substeps)]
-    block = max(1, min(64, 2**16 // max(1, numel)))
+    out = [output(state)]
+    block = max(1, min(64, 2**16 // max(1, out[0].numel())))
     values: list[torch.Tensor] = []
 
     def unchecked(x: torch.Tensor, time: float) -> torch.Tensor:
@@ -154,7 +156,6 @@ def march(step: Step, f: VectorField, state: Any, t: torch.Tensor, substeps: int
     def checked(x: torch.Tensor, time: float) -> torch.Tensor:
         return call_field(f, x, time)
 
-    out = [output(state)]
     for first in range(0, len(schedule), block):
         start, stored = state, len(out)
         values.clear()

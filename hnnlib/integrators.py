@@ -24,7 +24,7 @@ import scipy.integrate
 import torch
 
 from ._checks import NonFiniteError, check_finite_number, check_positive_int
-from ._rollout import call_field, field_dtype, march, time_grid, with_batch_axis
+from ._rollout import FieldAt, call_field, field_dtype, march, time_grid, with_batch_axis
 from ._typing import VectorField
 
 
@@ -134,11 +134,11 @@ def rk4(f: VectorField, x0: Any, t: Any, *, substeps: int = 1) -> torch.Tensor:
     """
     x, single = with_batch_axis(x0)
     substeps = check_positive_int(substeps, "substeps")
-    traj = torch.stack(march(_rk4_step, f, x, time_grid(t, x.dtype, x.device), substeps, numel=x.numel()), dim=1)
+    traj = torch.stack(march(_rk4_step, f, x, time_grid(t, x.dtype, x.device), substeps), dim=1)
     return traj[0] if single else traj
 
 
-def _rk4_step(field: Callable[[torch.Tensor, float], torch.Tensor], x: torch.Tensor, s: float, h: float) -> torch.Tensor:
+def _rk4_step(field: FieldAt, x: torch.Tensor, s: float, h: float) -> torch.Tensor:
     """One step of :func:`rk4` from time ``s``."""
     k1 = field(x, s)
     k2 = field(x + 0.5 * h * k1, s + 0.5 * h)
@@ -202,7 +202,6 @@ def leapfrog(
     grid = time_grid(t, x.dtype, x.device)
     n = x.shape[-1] // 2
     tol = 8 * torch.finfo(x.dtype).eps
-    Field = Callable[[torch.Tensor, float], torch.Tensor]
 
     def fixed_point(g: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> torch.Tensor:
         for iteration in range(max_iterations):
@@ -223,13 +222,13 @@ def leapfrog(
             "use a smaller step (more substeps)"
         )
 
-    def kick_drift_kick(field: Field, qp: tuple[torch.Tensor, torch.Tensor], s: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def kick_drift_kick(field: FieldAt, qp: tuple[torch.Tensor, torch.Tensor], s: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
         q, p = qp
         p_half = p + 0.5 * h * field(torch.cat([q, p], dim=-1), s)[..., n:]
         q = q + h * field(torch.cat([q, p_half], dim=-1), s)[..., :n]
         return q, p_half + 0.5 * h * field(torch.cat([q, p_half], dim=-1), s)[..., n:]
 
-    def implicit(field: Field, qp: tuple[torch.Tensor, torch.Tensor], s: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def implicit(field: FieldAt, qp: tuple[torch.Tensor, torch.Tensor], s: float, h: float) -> tuple[torch.Tensor, torch.Tensor]:
         q, p = qp
 
         def fq(q: torch.Tensor, p: torch.Tensor) -> torch.Tensor:  # dH/dp
@@ -246,7 +245,7 @@ def leapfrog(
     # Unchecked, a NaN never converges (RuntimeError after max_iterations): march then takes the
     # block again with checks, which raise what a check at every call raises.
     out = march(kick_drift_kick if separable else implicit, f, (x[..., :n], x[..., n:]), grid, substeps,
-                output=lambda qp: torch.cat(qp, dim=-1), numel=x.numel())
+                output=lambda qp: torch.cat(qp, dim=-1))
     traj = torch.stack(out, dim=1)
     return traj[0] if single else traj
 
