@@ -281,10 +281,10 @@ class LNN(_DynamicsModel):
         s : torch.Tensor, shape (..., 2N)
         method : {"fused", "func"}
             ``"func"``: :func:`euler_lagrange`, ``torch.func`` (``jvp`` of ``jacrev``) batched with
-            ``vmap``, for any ``L``. ``"fused"`` (default): the same three derivative products,
-            written out for this three-layer MLP as a forward pass, its backward pass and their
-            tangents (:meth:`_fused_pieces`, plain batched matrix products, equal to ``"func"`` to
-            round-off, tested). Both are batched and differentiable; the fused one avoids
+            ``vmap``, for any ``L``. ``"fused"`` (default): the same derivatives written out for
+            this three-layer MLP, the gradient as its backward pass and the velocity rows of its
+            Hessian in closed form (:meth:`_fused_pieces`, plain batched matrix products, equal to
+            ``"func"`` to round-off, tested). Both are batched and differentiable; the fused one avoids
             ``vmap``'s per-call overhead, which dominates at the small batches of a rollout
             (timings: ``benchmarks/README.md``, ``benchmarks/lnn_batched.py``).
 
@@ -307,9 +307,10 @@ class LNN(_DynamicsModel):
         """Velocity Hessian ``(B, N, N)`` and ``dL/dq - (d2L/dq_dot dq) q_dot`` ``(B, N)`` for states ``(B, 2N)``.
 
         ``L = w3 . h2 + b3``, ``h2 = f(a2)``, ``a2 = W2 h1 + b2``, ``h1 = f(a1)``, ``a1 = W1 z + b1``,
-        ``z = features(s)``. The gradient is the backward pass; its derivative along a direction
-        ``v`` (forward-over-reverse, as ``jvp`` of ``jacrev`` computes it) is that backward pass's
-        tangent, for the ``N + 1`` directions ``(q_dot, 0)`` and ``(0, e_j)`` at once.
+        ``z = features(s)``. The gradient ``dL/dz`` is the backward pass; the Hessian in ``z`` is
+        ``W1^T diag(f''(a1) u1) W1 + J^T diag(f''(a2) w3) J`` with ``u1 = dL/dh1`` and
+        ``J = da2/dz = W2 diag(f'(a1)) W1``. Only its velocity rows are needed: the products with
+        the ``N`` velocity columns of ``J`` and with ``J (dz/dq) q_dot``, ``N + 1`` columns in all.
         """
         n = s.shape[-1] // 2
         first, _, second, _, last = self.mlp.net
@@ -323,37 +324,34 @@ class LNN(_DynamicsModel):
                 t = torch.tanh(a)
                 d = 1 - t * t
                 return d, -2 * t * d
-        eye = torch.eye(n, dtype=s.dtype, device=s.device).expand(s.shape[0], n, n)
-        directions = torch.cat([
-            torch.cat([s[:, None, n:], torch.zeros_like(s[:, None, n:])], -1),
-            torch.cat([torch.zeros_like(eye), eye], -1),
-        ], 1)  # (B, K = N + 1, 2N)
         c = self.config["velocity_scale"]
-        q, dq, v, dv = s[:, :n], directions[..., :n], s[:, n:] / c, directions[..., n:] / c
+        q, q_dot = s[:, :n], s[:, n:]
         if self.config["periodic"]:
             cos, sin = torch.cos(q), torch.sin(q)
-            z = torch.cat([cos, sin, v], -1)
-            dz = torch.cat([-sin[:, None] * dq, cos[:, None] * dq, dv], -1)
+            z = torch.cat([cos, sin, q_dot / c], -1)
+            dz = torch.cat([-sin * q_dot, cos * q_dot], -1)  # (dz/dq) q_dot, the angle features
         else:
-            z, dz = torch.cat([q, v], -1), torch.cat([dq, dv], -1)
+            z, dz = torch.cat([q, q_dot / c], -1), q_dot
+        w1q, w1v = w1[:, :-n], w1[:, -n:]  # the columns of the angle and the velocity features
         a1 = torch.addmm(b1, z, w1.t())
         f1, ff1 = derivatives(a1)
         h1 = torch.nn.functional.softplus(a1) if self.config["nonlinearity"] == "softplus" else torch.tanh(a1)
         a2 = torch.addmm(b2, h1, w2.t())
         f2, ff2 = derivatives(a2)
-        d2 = f2 * w3  # dL/da2
-        u1 = d2 @ w2  # dL/dh1
-        gz = (u1 * f1) @ w1  # dL/dz, (B, F)
-        da1 = dz @ w1.t()  # (B, K, H)
-        da2 = (f1[:, None] * da1) @ w2.t()
-        du1 = (w3 * ff2[:, None] * da2) @ w2
-        dgz = (du1 * f1[:, None] + (u1 * ff1)[:, None] * da1) @ w1  # (B, K, F)
-        # Only the velocity rows of the Hessian products are needed (z's velocity part is s's).
-        if self.config["periodic"]:
-            gq, dgv = -sin * gz[:, :n] + cos * gz[:, n:2 * n], dgz[..., 2 * n:] / c
-        else:
-            gq, dgv = gz[:, :n], dgz[..., n:] / c
-        return dgv[:, 1:] + self.config["kinetic_prior"] * eye, gq - dgv[:, 0]
+        u1 = (f2 * w3) @ w2  # dL/dh1
+        gz = (u1 * f1) @ w1q  # dL/dz, angle features, (B, F - N)
+        alpha, beta = ff1 * u1, ff2 * w3  # the two diagonals, (B, H)
+        da1 = dz @ w1q.t()  # a1's derivative along (q_dot, 0), (B, H)
+        jv = (f1[:, None] * w1v.t()) @ w2.t()  # da2 / d(velocity features), (B, N, H)
+        jq = (f1 * da1) @ w2.t()  # a2's derivative along (q_dot, 0), (B, H)
+        # W1v^T diag(alpha) W1v: one product with the outer products of W1v's rows, (B, N, N)
+        hessian = (alpha @ (w1v[:, :, None] * w1v[:, None, :]).reshape(-1, n * n)).view(-1, n, n)
+        hessian = hessian + ((jv * beta[:, None])[:, :, None] * jv[:, None]).sum(-1)  # + Jv^T diag(beta) Jv
+        mixed = (alpha * da1) @ w1v + (jv * (beta * jq)[:, None]).sum(-1)  # (d2L/dq_dot dq) q_dot, times c
+        hessian, mixed = hessian / (c * c), mixed / c
+        gq = -sin * gz[:, :n] + cos * gz[:, n:] if self.config["periodic"] else gz
+        eye = torch.eye(n, dtype=s.dtype, device=s.device)
+        return hessian + self.config["kinetic_prior"] * eye, gq - mixed
 
     def time_derivative(self, s: torch.Tensor) -> torch.Tensor:
         """``ds/dt = (q_dot, q_ddot)``: tensor ``(..., 2N)`` -> ``(..., 2N)``."""

@@ -142,6 +142,7 @@ def trained_models(
     data: Any = None,
     cache: bool | str | os.PathLike | ModelCache | None = True,
     progress: bool = True,
+    kinds: Sequence[str] = MODEL_KINDS,
     **overrides: Any,
 ) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
     """The baseline and the HNN of one task and seed: loaded from the model cache, or trained and cached.
@@ -158,19 +159,24 @@ def trained_models(
     data : optional
         The task's data, if the caller made it already (it must be what the config makes; by
         default it is made here).
+    kinds : sequence of str
+        The models wanted, a subset of :data:`~hnnlib.labels.MODEL_KINDS` (default both). Each
+        model is seeded on its own, so a model is the same whether or not the other is asked for.
 
     Returns
     -------
     models, histories, from_cache : dict
         Keyed by model kind (``"baseline"``, ``"hnn"``; :data:`hnnlib.labels.MODEL_LABELS` gives the labels).
     """
+    if isinstance(kinds, str) or not kinds or any(kind not in MODEL_KINDS for kind in kinds):
+        raise ValueError(f"kinds must be a non-empty sequence of {MODEL_KINDS}, got {kinds!r}")
     config = make_config(task, seed, **overrides)
     spec = get_task(config.task)
     store = as_cache(cache)
     models, histories, from_cache = {}, {}, {}
     with torch_threads(config.threads):
         data = spec.make_data(config) if data is None else data
-        for kind in MODEL_KINDS:
+        for kind in (kind for kind in MODEL_KINDS if kind in kinds):
             models[kind], histories[kind], from_cache[kind] = _trained_model(spec, config, kind, data, store, progress)
     return models, histories, from_cache
 

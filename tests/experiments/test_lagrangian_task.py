@@ -8,7 +8,7 @@ import pytest
 from hnnlib.experiments import lagrangian
 from hnnlib.lagrangian import LNN
 
-TINY = dict(n_trajectories=4, n_test_trajectories=2, n_times=5, steps=3, eval_every=1, metric_states=3,
+TINY = dict(n_trajectories=4, n_test_trajectories=2, n_times=5, t_span=(0.0, 1.0), steps=3, eval_every=1, metric_states=3,
             metric_t_span=(0.0, 1.0), metric_points=11, metric_substeps=5)
 
 

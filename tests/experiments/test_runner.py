@@ -102,6 +102,21 @@ def test_trained_models_are_the_chapters_by_hand_models(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(again["hnn"].state_dict().values(), models["hnn"].state_dict().values()))
 
 
+def test_trained_models_of_one_kind_are_those_of_both(tmp_path):
+    """``kinds`` trains only the models asked for, each the same bit for bit as when both are trained."""
+    config = tiny()
+    both, _, _ = experiments.trained_models(config, cache=False, progress=False)
+    for kind in ("baseline", "hnn"):
+        alone, _, from_cache = experiments.trained_models(config, cache=tmp_path, progress=False, kinds=[kind])
+        assert list(alone) == [kind] and from_cache == {kind: False}
+        assert all(torch.equal(a, b) for a, b in zip(alone[kind].state_dict().values(), both[kind].state_dict().values()))
+    _, _, from_cache = experiments.trained_models(config, cache=tmp_path, progress=False)
+    assert from_cache == {"baseline": True, "hnn": True}  # both were stored by the one-kind calls
+    for bad in ([], "hnn", ["lnn"]):
+        with pytest.raises(ValueError, match="kinds must be a non-empty sequence"):
+            experiments.trained_models(config, cache=False, progress=False, kinds=bad)
+
+
 def test_a_cache_hit_shows_a_finished_bar(tmp_path, capsys):
     """Loaded or trained, a progress=True call shows one bar per model, so a notebook cell's outputs do not depend
     on the cache's state."""
