@@ -26,6 +26,15 @@ def _rms(v: np.ndarray) -> np.ndarray:
     return np.sqrt(np.mean(v * v, axis=-1))
 
 
+def _combine(coefficients: np.ndarray, stages: np.ndarray) -> np.ndarray:
+    """``sum_i coefficients[i] * stages[i]``, shape ``stages.shape[1:]``: ``np.tensordot(coefficients, stages, axes=1)``.
+
+    The same ``np.dot`` call that ``tensordot`` makes (so the same sums, bit for bit), without its
+    Python-level axis bookkeeping, about 15 us of every field call of a rollout.
+    """
+    return np.dot(coefficients.reshape(1, -1), stages.reshape(coefficients.size, -1)).reshape(stages.shape[1:])
+
+
 def initial_step(fun: RowField, t0: float, y: np.ndarray, fy: np.ndarray, interval: float, rtol: float, atol: float) -> np.ndarray:
     """SciPy's first step size (``select_initial_step``; Hairer, Norsett & Wanner, Sec. II.4), per trajectory.
 
@@ -73,11 +82,11 @@ def attempt_step(
     k = np.empty((7,) + y.shape)
     k[0] = fy
     for s in range(1, 6):
-        k[s] = fun(rows, y + np.tensordot(dp.A[s, :s], k[:s], axes=1) * hc, t + dp.C[s] * h)
-    y_new = y + hc * np.tensordot(dp.B, k[:6], axes=1)
+        k[s] = fun(rows, y + _combine(dp.A[s, :s], k[:s]) * hc, t + dp.C[s] * h)
+    y_new = y + hc * _combine(dp.B, k[:6])
     k[6] = fun(rows, y_new, t + h)
     scale = atol + np.maximum(np.abs(y), np.abs(y_new)) * rtol
-    error_norm = _rms(np.tensordot(dp.E, k, axes=1) * hc / scale)
+    error_norm = _rms(_combine(dp.E, k) * hc / scale)
     return y_new, k, error_norm
 
 

@@ -129,3 +129,19 @@ def test_batched_rk45_on_a_model_takes_scipys_steps(model_class):
     ref, nfev = scipy_rk45(field, x0, t, rtol=1e-9)
     np.testing.assert_array_equal(stats["nfev"], nfev)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-9)
+
+
+def test_stage_combination_is_tensordot_bit_for_bit(monkeypatch):
+    """The stages are combined by the very np.dot call np.tensordot makes: the same bits, also over a whole rollout."""
+    from hnnlib import rk45_batched
+
+    rng = np.random.default_rng(0)
+    for s, batch, dim in [(1, 1, 2), (3, 40, 4), (6, 7, 12), (7, 15, 2)]:
+        coefficients, stages = rng.normal(size=s), rng.normal(size=(s, batch, dim))
+        np.testing.assert_array_equal(rk45_batched._combine(coefficients, stages),
+                                      np.tensordot(coefficients, stages, axes=1))
+    system = get_system("pendulum")
+    x0, t = rng.uniform(-1, 1, size=(9, 2)), np.linspace(0, 20, 101)
+    fast = solve_ivp_batched(system.time_derivative, x0, t, rtol=1e-9, atol=1e-9)
+    monkeypatch.setattr(rk45_batched, "_combine", lambda c, k: np.tensordot(c, k, axes=1))
+    np.testing.assert_array_equal(fast, solve_ivp_batched(system.time_derivative, x0, t, rtol=1e-9, atol=1e-9))
