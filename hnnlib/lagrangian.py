@@ -205,7 +205,8 @@ class LNN(_DynamicsModel):
 
     Cranmer, Greydanus, Hoyer, Battaglia, Spergel & Ho, "Lagrangian Neural Networks", ICLR 2020
     workshop (arXiv:2003.04630), Eq. 6. ``time_derivative(s) = (q_dot, q_ddot)`` with ``q_ddot``
-    from :func:`euler_lagrange`, batched with ``torch.func.vmap``; the L2 loss on it trains
+    from the Euler-Lagrange equation (:meth:`acceleration`: the MLP's derivatives written out, or
+    :func:`euler_lagrange` with ``torch.func``, equal to round-off); the L2 loss on it trains
     ``L_theta`` (the targets need only the accelerations, but the layout matches the baseline's).
     The energy it conserves is ``E_theta = q_dot . dL_theta/dq_dot - L_theta`` (:meth:`energy`).
 
