@@ -15,10 +15,9 @@ frames), mostly memory traffic, which drifts the most. The frames come from the 
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
-
-import os
 
 import torch
 

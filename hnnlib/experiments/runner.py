@@ -176,7 +176,7 @@ def trained_models(
     models, histories, from_cache = {}, {}, {}
     with torch_threads(config.threads):
         data = spec.make_data(config) if data is None else data
-        for kind in (kind for kind in MODEL_KINDS if kind in kinds):
+        for kind in [k for k in MODEL_KINDS if k in kinds]:  # in MODEL_KINDS' order
             models[kind], histories[kind], from_cache[kind] = _trained_model(spec, config, kind, data, store, progress)
     return models, histories, from_cache
 
