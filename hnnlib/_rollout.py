@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ._checks import NonFiniteError, as_state_tensor, check_float_dtype
+from ._checks import NonFiniteError, all_finite, as_state_tensor, check_float_dtype
 from ._typing import VectorField
 
 
@@ -92,7 +92,7 @@ def call_field(f: VectorField, x: torch.Tensor, t: Any, rows: np.ndarray | None 
         If ``f`` returns NaN or inf: the message names the field, the time and the state.
     """
     dx = check_shape(f(x), x)
-    if not torch.isfinite(dx).all():  # one check on the fast path; the row is looked for only on failure
+    if not all_finite(dx):  # one check on the fast path; the row is looked for only on failure
         finite = torch.isfinite(dx).all(dim=-1)
         row = int(torch.nonzero(~finite)[0, 0])
         when = float(t) if np.ndim(t) == 0 else float(np.asarray(t)[row])
@@ -165,7 +165,7 @@ def march(step: Step, f: VectorField, state: Any, t: torch.Tensor, substeps: int
                 if last:
                     out.append(output(state))
             with torch.no_grad():
-                finite = bool(torch.isfinite(torch.stack(values)).all())
+                finite = all_finite(torch.stack(values))
         except Exception:  # noqa: BLE001 - taken again with checks, which raise the error a checked run raises
             finite = False
         if not finite:

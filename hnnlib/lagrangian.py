@@ -319,11 +319,11 @@ class LNN(_DynamicsModel):
         if self.config["nonlinearity"] == "softplus":
             def derivatives(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                 sig = torch.sigmoid(a)
-                return sig, sig * (1 - sig)
+                return sig, sig * torch.rsub(sig, 1)  # rsub(x, 1) = 1 - x, without a Python wrapper
         else:  # tanh
             def derivatives(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
                 t = torch.tanh(a)
-                d = 1 - t * t
+                d = torch.rsub(t * t, 1)
                 return d, -2 * t * d
         c = self.config["velocity_scale"]
         q, q_dot = s[:, :n], s[:, n:]
@@ -456,8 +456,8 @@ class MechanicalLNN(_DynamicsModel):
             da1 = cos[:, :, None] * w1[n:] - sin[:, :, None] * w1[:n]
         else:
             da1 = w1.expand(q.shape[0], n, w1.shape[1])
-        f1 = 1 - h1 * h1 if tanh else torch.sigmoid(a1)
-        f2 = 1 - h2 * h2 if tanh else torch.sigmoid(a2)
+        f1 = torch.rsub(h1 * h1, 1) if tanh else torch.sigmoid(a1)
+        f2 = torch.rsub(h2 * h2, 1) if tanh else torch.sigmoid(a2)
         dh1 = f1[:, None] * da1  # (B, k, H)
         dh2 = f2[:, None] * (dh1 @ second.weight.t())
         dout = dh2 @ last.weight.t()  # (B, k, P)

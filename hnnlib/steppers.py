@@ -42,7 +42,7 @@ from typing import Any, Callable
 
 import torch
 
-from ._checks import NonFiniteError, as_state_tensor, check_finite_number, check_positive_int
+from ._checks import NonFiniteError, all_finite, as_state_tensor, check_finite_number, check_positive_int
 from ._typing import ScalarField, VectorField
 from .hamiltonian import gradient, split_state, symplectic_from_gradient
 from .models import HNN, MLP, SeparableHNN
@@ -339,7 +339,7 @@ def solve_fixed_point(
         y = y0.detach()
         for _ in range(max_iterations):
             y_new = g(y)
-            if not torch.isfinite(y_new).all():
+            if not all_finite(y_new):
                 raise RuntimeError(f"{name}: the fixed-point iteration diverged (NaN or inf); {hint}")
             if _converged(y_new, y, tol):
                 y = y_new
@@ -670,8 +670,8 @@ def rollout(stepper: Stepper | str, field_or_model: Any, x0: torch.Tensor, h: fl
     states = [x]
     for k in range(1, n_steps + 1):
         x = step(field_or_model, x, h)
-        finite = torch.isfinite(x).all(dim=-1)
-        if not finite.all():
+        if not all_finite(x):
+            finite = torch.isfinite(x).all(dim=-1)
             row = int(torch.nonzero(~finite)[0, 0])
             raise NonFiniteError(f"rollout: step {k} of {n_steps} ({_name(step)}, h = {h:g}) gave NaN or inf for trajectory {row}, "
                                  f"from the state {states[-1][row].detach().cpu().tolist()}")
