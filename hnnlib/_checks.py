@@ -90,6 +90,8 @@ def all_finite(x: torch.Tensor) -> bool:
     rollout checks at every field call (one reduction instead of several element-wise passes).
     """
     x = x.detach()
+    if x.is_complex():  # math.isfinite takes real numbers only
+        return bool(torch.isfinite(x).all())
     return math.isfinite(x.sum().item()) or bool(torch.isfinite(x).all())
 
 

@@ -27,6 +27,13 @@ def test_all_finite_is_the_elementwise_test(values, dtype):
     assert all_finite(x) == bool(torch.isfinite(x).all())
 
 
+def test_all_finite_on_integer_and_complex_tensors():
+    assert all_finite(torch.arange(5))
+    z = torch.tensor([1 + 2j, 3 - 1j])
+    assert all_finite(z)
+    assert not all_finite(torch.tensor([1 + 2j, complex(float("nan"), 0.0)]))
+
+
 def test_all_finite_when_the_sum_overflows():
     """Finite entries whose sum overflows to inf are finite; the element-wise test settles it."""
     x = torch.tensor([BIG32, BIG32, 1.0], dtype=torch.float32)
