@@ -418,10 +418,9 @@ class DoublePendulum(HamiltonianSystem):
         return out.numpy() if is_numpy else out
 
     def _mass_matrix(self, q: torch.Tensor) -> torch.Tensor:
-        a = (self.m1 + self.m2) * self.l1**2
         b = self.m2 * self.l1 * self.l2 * torch.cos(q[..., 0] - q[..., 1])
-        d = torch.full_like(b, self.m2 * self.l2**2)
-        return torch.stack([torch.stack([torch.full_like(b, a), b], -1), torch.stack([b, d], -1)], -2)
+        a, d = torch.full_like(b, (self.m1 + self.m2) * self.l1**2), torch.full_like(b, self.m2 * self.l2**2)
+        return torch.stack([a, b, b, d], -1).unflatten(-1, (2, 2))  # [[a, b], [b, d]]
 
     def _potential(self, q: torch.Tensor) -> torch.Tensor:
         return -(self.m1 + self.m2) * self.g * self.l1 * torch.cos(q[..., 0]) - self.m2 * self.g * self.l2 * torch.cos(q[..., 1])
@@ -430,28 +429,25 @@ class DoublePendulum(HamiltonianSystem):
         w = s[..., 2:]
         return 0.5 * (w.unsqueeze(-2) @ self._mass_matrix(s[..., :2]) @ w.unsqueeze(-1))[..., 0, 0]
 
-    def _dl_dq(self, s: torch.Tensor) -> torch.Tensor:
-        """``dL/dtheta``: the Euler-Lagrange equation's force term, ``(..., 4)`` -> ``(..., 2)``."""
+    def _dl_dq(self, s: torch.Tensor, sin_12: torch.Tensor | None = None) -> torch.Tensor:
+        """``dL/dtheta``: the Euler-Lagrange equation's force term, ``(..., 4)`` -> ``(..., 2)``.
+
+        ``sin_12``: ``sin(theta_1 - theta_2)``, if the caller has it already.
+        """
         t1, t2, w1, w2 = s.unbind(-1)
-        c = self.m2 * self.l1 * self.l2 * w1 * w2 * torch.sin(t1 - t2)
+        sin_12 = torch.sin(t1 - t2) if sin_12 is None else sin_12
+        c = self.m2 * self.l1 * self.l2 * w1 * w2 * sin_12
         return torch.stack([-c - (self.m1 + self.m2) * self.g * self.l1 * torch.sin(t1),
                             c - self.m2 * self.g * self.l2 * torch.sin(t2)], -1)
 
     def _acceleration(self, s: torch.Tensor) -> torch.Tensor:
-        # Euler-Lagrange: M(theta) theta_ddot = dL/dtheta - (dM/dt) theta_dot, with the terms of
-        # _dl_dq and _mass_matrix written out (the same operations, each sine computed once: the
-        # true field of chapter 13's rollouts, called some 10^5 times a run)
+        # Euler-Lagrange: M(theta) theta_ddot = dL/dtheta - (dM/dt) theta_dot
         t1, t2, w1, w2 = s.unbind(-1)
-        k = self.m2 * self.l1 * self.l2
-        sin_12 = torch.sin(t1 - t2)
-        c = k * sin_12 * (w1 - w2)  # (dM/dt) theta_dot = (-c w2, -c w1)
-        force = k * w1 * w2 * sin_12  # dL/dtheta = (-force - G1 sin t1, force - G2 sin t2)
-        rhs = torch.stack([(-force - (self.m1 + self.m2) * self.g * self.l1 * torch.sin(t1)) - (-c * w2),
-                           (force - self.m2 * self.g * self.l2 * torch.sin(t2)) - (-c * w1)], -1)
-        b = k * torch.cos(t1 - t2)
-        mass = torch.stack([torch.full_like(b, (self.m1 + self.m2) * self.l1**2), b, b,
-                            torch.full_like(b, self.m2 * self.l2**2)], -1).unflatten(-1, (2, 2))
-        return torch.linalg.solve(mass, rhs.unsqueeze(-1))[..., 0]
+        sin_12 = torch.sin(t1 - t2)  # shared with dL/dtheta: the true field of chapter 13's rollouts
+        c = self.m2 * self.l1 * self.l2 * sin_12 * (w1 - w2)
+        mdot_w = torch.stack([-c * w2, -c * w1], -1)
+        rhs = (self._dl_dq(s, sin_12) - mdot_w).unsqueeze(-1)
+        return torch.linalg.solve(self._mass_matrix(s[..., :2]), rhs)[..., 0]
 
     def lagrangian(self, s: ArrayLike) -> ArrayLike:
         """``L = T - V`` (J) of velocity states ``s = (theta, theta_dot)``, shape ``(..., 4)`` -> ``(...)``."""
