@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,10 +33,78 @@ def test_model_key_covers_kind_version_and_source(monkeypatch):
         model_key(config, "cnn")
 
 
-def test_source_hash_is_a_hash_of_the_package_files():
+def test_source_hash_is_the_code_hash_of_the_package():
     h = experiments.source_hash()
     assert len(h) == 64 and int(h, 16) >= 0
-    assert h == experiments.source_hash()
+    assert h == cache.package_code_hash(Path(experiments.__file__).resolve().parents[1])
+
+
+MODULE = '''"""A module."""
+
+import math
+
+
+def f(x, scale=2.0):
+    """Doc of f."""
+    return math.sqrt(x) * scale  # a comment
+
+
+class C:
+    """Doc of C."""
+
+    label = "a label"
+
+    def g(self):
+        """Doc of g."""
+        "not a docstring: a second statement"
+        return 2
+'''
+
+
+def _hash_of(tmp_path, name, files):
+    root = tmp_path / name
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return cache.package_code_hash(root)
+
+
+@pytest.mark.parametrize("edit", [
+    ("A module.", "Another text."),                       # the module's docstring
+    ("Doc of f.", "Longer, and\n    on two lines."),       # a function's
+    ("Doc of C.", "Other."),                              # a class's
+    ("  # a comment", ""),                                # a comment
+    ("\n\n\ndef f", "\n\ndef f"),                          # blank lines
+    ("return math.sqrt(x) * scale", "return (math.sqrt(x)\n            * scale)"),  # layout
+])
+def test_code_hash_ignores_docs_comments_and_layout(tmp_path, edit):
+    assert MODULE.count(edit[0]) == 1
+    base = _hash_of(tmp_path, "base", {"m.py": MODULE, "sub/n.py": "X = 1\n"})
+    assert _hash_of(tmp_path, "edited", {"m.py": MODULE.replace(*edit), "sub/n.py": "X = 1\n"}) == base
+
+
+@pytest.mark.parametrize("edit", [
+    ("* scale", "+ scale"),                                                # an operation
+    ("scale=2.0", "scale=3.0"),                                            # a default
+    ('"a label"', '"another label"'),                                      # a string that is data
+    ('"not a docstring: a second statement"', '"a changed second statement"'),  # a string after the docstring
+    ("def g(self):", "def g(self) -> int:"),                               # an annotation
+])
+def test_code_hash_sees_every_change_to_the_code(tmp_path, edit):
+    assert MODULE.count(edit[0]) == 1
+    base = _hash_of(tmp_path, "base", {"m.py": MODULE})
+    assert _hash_of(tmp_path, "edited", {"m.py": MODULE.replace(*edit)}) != base
+
+
+def test_code_hash_sees_files_added_and_renamed(tmp_path):
+    base = _hash_of(tmp_path, "base", {"m.py": MODULE})
+    assert _hash_of(tmp_path, "added", {"m.py": MODULE, "extra.py": ""}) != base
+    assert _hash_of(tmp_path, "renamed", {"other.py": MODULE}) != base
+
+
+def test_code_hash_rejects_a_file_that_is_not_python(tmp_path):
+    with pytest.raises(SyntaxError):
+        _hash_of(tmp_path, "broken", {"m.py": "def f(:\n"})
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
