@@ -45,8 +45,9 @@ def test_acceleration_matches_the_closed_form(params):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("n", [1, 2, 15, 40])
 def test_acceleration_is_the_euler_lagrange_solve_of_its_parts_bit_for_bit(params, dtype, n):
-    """The written-out field (every rollout of the true double pendulum) is ``M^-1 (dL/dtheta - dM/dt theta_dot)``
-    from ``_mass_matrix`` and ``_dl_dq``, with the same operations: the same bits, so its data never move."""
+    """The field (every rollout of the true double pendulum), which hands ``_dl_dq`` the sine it has already
+    computed, is bit for bit ``M^-1 (dL/dtheta - dM/dt theta_dot)`` with ``_dl_dq`` computing it again, so
+    sharing the sine moves none of its data."""
     dp = DoublePendulum(**params)
     s = torch.tensor(_states(n, seed=n), dtype=dtype)
     t1, t2, w1, w2 = s.unbind(-1)
