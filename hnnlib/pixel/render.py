@@ -73,43 +73,53 @@ _RENDER_LOCK = threading.Lock()
 
 
 @contextmanager
-def _decode_images_once() -> Iterator[None]:
-    """While active, ``pygame.image.load`` decodes each image file once and then returns that surface.
+def _lean_render(cols: slice, rows: slice) -> Iterator[None]:
+    """While active, ``Pendulum-v1.render()`` does only the work whose pixels :class:`_FrameRenderer` keeps.
 
-    ``Pendulum-v1.render()`` decodes its torque-arrow PNG on every call, even when the arrow is
-    hidden and the image unused; at the resolutions used here that is about half of its time.
-    Only calls with a single path argument are cached; the original function is restored on exit.
-    The pixels drawn are the same (see the tests). One rendering at a time (a lock).
+    - ``pygame.image.load`` decodes each image file once and then returns that surface:
+      ``render()`` decodes its torque-arrow PNG on every call, even when the arrow is hidden and
+      the image unused (about half of its time at the resolutions used here). Only calls with a
+      single path argument are cached.
+    - ``pygame.surfarray.pixels3d`` returns only the ``cols x rows`` crop of the screen's pixel
+      view, so that ``render()`` copies the crop (about a tenth of the picture at the default
+      :data:`CROP`) instead of the whole picture; its result is then that crop, ``(rows, cols, 3)``.
+
+    The pixels drawn are the same (see the tests). The original functions are restored on exit.
+    One rendering at a time (a lock).
     """
     import pygame
+    import pygame.surfarray
 
     with _RENDER_LOCK:
-        original = pygame.image.load
+        original_load, original_pixels3d = pygame.image.load, pygame.surfarray.pixels3d
         decoded: dict[str, Any] = {}
 
         def load(file: Any, *args: Any, **kwargs: Any) -> Any:
             if args or kwargs or not isinstance(file, str):
-                return original(file, *args, **kwargs)
+                return original_load(file, *args, **kwargs)
             if file not in decoded:
-                decoded[file] = original(file)
+                decoded[file] = original_load(file)
             return decoded[file]
 
-        pygame.image.load = load
+        def pixels3d(surface: Any) -> np.ndarray:
+            return original_pixels3d(surface)[cols, rows]  # a view: axis 0 is x (columns), axis 1 is y (rows)
+
+        pygame.image.load, pygame.surfarray.pixels3d = load, pixels3d
         try:
             yield
         finally:
-            pygame.image.load = original
+            pygame.image.load, pygame.surfarray.pixels3d = original_load, original_pixels3d
 
 
 class _FrameRenderer:
     """One ``Pendulum-v1`` environment drawing ``side x side`` frames of given angles."""
 
-    def __init__(self, side: int, screen_dim: int, crop: tuple[float, float, float, float], *, decode_once: bool = True):
+    def __init__(self, side: int, screen_dim: int, crop: tuple[float, float, float, float], *, lean: bool = True):
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # no window: pygame draws off-screen
         os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
         import gymnasium as gym
 
-        self.side, self.screen_dim, self.decode_once = side, screen_dim, decode_once
+        self.side, self.screen_dim, self.lean = side, screen_dim, lean
         self.env = gym.make("Pendulum-v1", render_mode="rgb_array", g=GRAVITY)
         self.env.reset(seed=0)
         self.pendulum = self.env.unwrapped
@@ -144,11 +154,12 @@ class _FrameRenderer:
         crops = np.empty((min(chunk, len(phi)), height, width, 3), dtype=np.uint8)
         for start in range(0, len(phi), chunk):
             block = phi[start : start + chunk]
-            with _decode_images_once() if self.decode_once else _RENDER_LOCK:
+            with _lean_render(self.cols, self.rows) if self.lean else _RENDER_LOCK:
                 for k, angle in enumerate(block):
                     self.pendulum.state = np.array([angle + np.pi, 0.0])
                     self.pendulum.last_u = None  # no torque arrow
-                    crops[k] = self.pendulum.render()[self.rows, self.cols]
+                    picture = self.pendulum.render()  # lean: the crop alone
+                    crops[k] = picture if self.lean else picture[self.rows, self.cols]
             ink = np.clip((np.float32(255.0) - crops[: len(block)] @ luma) / np.float32(_ROD_INK), 0.0, 1.0)
             frames = np.einsum("ij,tjk,lk->til", self.row_weights, ink, self.col_weights, optimize=True)
             out[start : start + len(block)] = np.clip(frames, 0.0, 1.0)
@@ -196,7 +207,8 @@ def render_states(
     pixels differ by 0.004: the same pictures up to their edge pixels), and the angles read
     back from them (:func:`~hnnlib.pixel.estimate.estimate_angles`) are within 0.0033 rad RMS of the truth (0.0017 at
     500 pixels). While it draws, ``pygame.image.load`` is wrapped to decode the (unused, hidden)
-    torque-arrow image only once; the pixels are the same. Together this renders several times
+    torque-arrow image only once, and ``pygame.surfarray.pixels3d`` to hand ``render()`` only the
+    crop's pixels to copy; the pixels are the same. Together this renders several times
     as many frames per second as the plain 500-pixel renderer (timings: benchmarks/README.md).
 
     Parameters

@@ -65,17 +65,21 @@ def test_render_resolution_changes_little(random_frames):
     assert np.abs(estimate.estimate_angles(full) - phi[:40]).max() < 0.008
 
 
-def test_decoding_the_arrow_once_draws_the_same_pixels():
+def test_the_lean_renderer_draws_the_same_pixels():
+    """Decoding the arrow once and copying only the crop's pixels change nothing drawn, and both patches are undone."""
     import pygame
+    import pygame.surfarray
 
-    original = pygame.image.load
-    phi = np.linspace(-0.5, 0.5, 9)
-    with render._FrameRenderer(SIDE, render.SCREEN_DIM, render.CROP, decode_once=False) as plain:
-        expected = plain.render(phi)
-    with render._FrameRenderer(SIDE, render.SCREEN_DIM, render.CROP) as fast:
-        got = fast.render(phi)
-    np.testing.assert_array_equal(got, expected)
-    assert pygame.image.load is original
+    originals = pygame.image.load, pygame.surfarray.pixels3d
+    phi = np.linspace(-0.7, 0.7, 9)  # beyond the crop's whole-rod range too
+    for screen_dim, crop in ((render.SCREEN_DIM, render.CROP), (render.GYM_SCREEN_DIM, (-0.9, 0.5, -0.3, 1.25))):
+        with render._FrameRenderer(SIDE, screen_dim, crop, lean=False) as plain:
+            expected = plain.render(phi)
+        with render._FrameRenderer(SIDE, screen_dim, crop) as lean:
+            got = lean.render(phi)
+        np.testing.assert_array_equal(got, expected)
+        assert (pygame.image.load, pygame.surfarray.pixels3d) == originals
+    assert expected.max() > 0.5  # the rod is there
 
 
 def test_pixel_coordinates_put_the_pivot_in_place():
