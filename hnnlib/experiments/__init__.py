@@ -10,6 +10,7 @@ Modules, one job each:
   from the defaults.
 - :mod:`~hnnlib.experiments.cache`: trained models on disk (:class:`ModelCache`).
 - :mod:`~hnnlib.experiments.runner`: :func:`trained_models` (the chapters' models, cached), :func:`run_experiment` and :func:`run_many`.
+- :mod:`~hnnlib.experiments.workers`: a model trained in a second process, for ``trained_models(..., workers=2)``.
 - :mod:`~hnnlib.experiments.report`: text, CSV and JSON summaries.
 - :mod:`~hnnlib.experiments.cli`: ``python -m hnnlib.experiments``.
 - The chapters beyond the paper, each with its own protocol, table and command line:

@@ -38,7 +38,8 @@ from ..rk45_batched import solve_ivp_batched
 from ..systems import DoublePendulum
 from ..training import TrainingHistory, fit, set_seed, torch_threads
 from . import fields
-from .cache import ModelCache, _history_to_plain, as_cache, source_hash
+from . import workers as _workers
+from .cache import ModelCache, _history_from_plain, _history_to_plain, as_cache, source_hash
 from .config import ExperimentConfig, config_hash
 
 __all__ = [
@@ -222,8 +223,10 @@ class _Cache(ModelCache):
 
 
 def trained_models(config: DoublePendulumConfig, data: DoublePendulumData | None = None, *, cache: Any = True,
-                   progress: bool = True) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
+                   progress: bool = True, workers: int = 1) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
     """The baseline, the HNN and the LNN: loaded from the model cache, or trained (``set_seed(seed)`` first) and stored.
+
+    ``workers=2`` trains the LNN in a second process meanwhile (see :func:`cached_models`).
 
     Returns
     -------
@@ -232,44 +235,81 @@ def trained_models(config: DoublePendulumConfig, data: DoublePendulumData | None
     """
     with torch_threads(config.threads):
         data = make_data(config) if data is None else data
-        return cached_models(config, KINDS, lambda kind: build_model(config, kind),
-                             lambda model, kind: train_model(config, model, kind, data, progress=progress),
-                             cache=cache, progress=progress, title=f"double pendulum, seed {config.seed}", labels=LABELS)
+        return cached_models(config, KINDS, build_model, train_model, data, cache=cache, progress=progress,
+                             title=f"double pendulum, seed {config.seed}", labels=LABELS, workers=workers)
 
 
-def cached_models(config: ExperimentConfig, kinds: Sequence[str], build: Callable[[str], nn.Module],
-                  train: Callable[[nn.Module, str], TrainingHistory], *, cache: Any, progress: bool, title: str,
-                  labels: dict[str, str]) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
-    """For each of ``kinds``: ``set_seed(seed)``, ``build(kind)``, then load it from the model cache or ``train(model, kind)`` and store it.
+def cached_models(config: ExperimentConfig, kinds: Sequence[str], build: Callable[[Any, str], nn.Module],
+                  train: Callable[..., TrainingHistory], data: Any, *, cache: Any, progress: bool, title: str,
+                  labels: dict[str, str], workers: int = 1) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
+    """For each of ``kinds``: ``set_seed(seed)``, ``build(config, kind)``, then load it from the model cache or
+    ``train(config, model, kind, data, progress=progress)`` and store it.
 
     The loop of :func:`trained_models`, shared with the LNN paper's protocol
     (:mod:`hnnlib.experiments.lnn_protocol`). A cache hit shows a finished progress bar with the
-    recorded losses, so a cell prints the same whether it trained or loaded.
+    recorded losses, so a cell prints the same whether it trained or loaded. With ``workers`` > 1,
+    the last ``workers - 1`` kinds that need training are trained in other processes
+    (:mod:`hnnlib.experiments.workers`; ``build`` and ``train`` must then be module-level
+    functions) while this one does the rest: the same weights bit for bit.
     """
+    _workers.check_workers(workers)
     store = as_cache(cache)
     store = _Cache(store.directory) if store is not None else None
+    spare = min(workers, _workers.available_cores()) - 1
+    to_train = [k for k in kinds[1:] if store is None or not store.path(config, k).is_file()]  # the first one trains here
+    job = (config, build, train, data, str(store.directory) if store is not None else None, progress, title, labels)
+    started = {kind: _workers.start(_cached_state, kind, *job, name=f"{title}: {labels[kind]}")
+               for kind in (to_train[len(to_train) - spare:] if spare > 0 else [])}
     models, histories, from_cache = {}, {}, {}
-    for kind in kinds:
-        set_seed(config.seed)
-        model = build(kind)
-        cached = None
-        if store is not None:
-            with store.lock(config, kind):
-                cached = store.load(config, kind, model)
-                if cached is None:
-                    history = train(model, kind)
-                    store.save(config, kind, model, history)
-        else:
-            history = train(model, kind)
-        if cached is not None:
-            model.load_state_dict(cached[0].state_dict())
-            history = cached[1]
-            if progress:
-                from .runner import _show_finished
-
-                _show_finished(history, f"{title}: {labels[kind]} (loaded from the model cache)")
-        models[kind], histories[kind], from_cache[kind] = model.eval(), history, cached is not None
+    try:
+        for kind in kinds:  # the bars are drawn in this order, as without workers
+            if kind in started:
+                weights, plain_history, loaded = started[kind].result()
+                set_seed(config.seed)
+                model = build(config, kind)
+                model.load_state_dict(weights)
+                models[kind], histories[kind], from_cache[kind] = model.eval(), _history_from_plain(plain_history), loaded
+            else:
+                models[kind], histories[kind], from_cache[kind] = _cached_model(kind, *job[:4], store, *job[5:])
+    finally:
+        for worker in started.values():
+            worker.stop()  # a worker still running when something failed here
     return models, histories, from_cache
+
+
+def _cached_model(kind: str, config: ExperimentConfig, build: Callable[[Any, str], nn.Module], train: Callable[..., TrainingHistory],
+                  data: Any, store: _Cache | None, progress: bool, title: str, labels: dict[str, str]
+                  ) -> tuple[nn.Module, TrainingHistory, bool]:
+    """One kind of :func:`cached_models`: built, then loaded from ``store`` or trained and stored; in eval mode."""
+    set_seed(config.seed)
+    model = build(config, kind)
+    cached = None
+    if store is not None:
+        with store.lock(config, kind):
+            cached = store.load(config, kind, model)
+            if cached is None:
+                history = train(config, model, kind, data, progress=progress)
+                store.save(config, kind, model, history)
+    else:
+        history = train(config, model, kind, data, progress=progress)
+    if cached is not None:
+        model.load_state_dict(cached[0].state_dict())
+        history = cached[1]
+        if progress:
+            from .runner import _show_finished
+
+            _show_finished(history, f"{title}: {labels[kind]} (loaded from the model cache)")
+    return model.eval(), history, cached is not None
+
+
+def _cached_state(kind: str, config: ExperimentConfig, build: Callable[[Any, str], nn.Module], train: Callable[..., TrainingHistory],
+                  data: Any, cache_directory: str | None, progress: bool, title: str, labels: dict[str, str]
+                  ) -> tuple[dict, dict, bool]:
+    """In a worker process: :func:`_cached_model`, returned as weights and a plain history (to be sent back)."""
+    store = _Cache(cache_directory) if cache_directory is not None else None
+    with torch_threads(config.threads):
+        model, history, loaded = _cached_model(kind, config, build, train, data, store, progress, title, labels)
+    return model.state_dict(), _history_to_plain(history), loaded
 
 
 @dataclass

@@ -189,13 +189,16 @@ def train_model(config: LNNProtocolConfig, model: nn.Module, kind: str, data: Pr
 
 
 def trained_models(config: LNNProtocolConfig, data: ProtocolData | None = None, *, cache: Any = True,
-                   progress: bool = True) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
-    """The three models, loaded from the model cache or trained (``set_seed(seed)`` first) and stored; keyed by :data:`KINDS`."""
+                   progress: bool = True, workers: int = 1) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
+    """The three models, loaded from the model cache or trained (``set_seed(seed)`` first) and stored; keyed by :data:`KINDS`.
+
+    ``workers=2`` trains the mechanical LNN in a second process meanwhile
+    (:func:`hnnlib.experiments.lagrangian.cached_models`).
+    """
     with torch_threads(config.threads):
         data = make_data(config) if data is None else data
-        return cached_models(config, KINDS, lambda kind: build_model(config, kind),
-                             lambda model, kind: train_model(config, model, kind, data, progress=progress),
-                             cache=cache, progress=progress, title=f"LNN protocol, seed {config.seed}", labels=LABELS)
+        return cached_models(config, KINDS, build_model, train_model, data, cache=cache, progress=progress,
+                             title=f"LNN protocol, seed {config.seed}", labels=LABELS, workers=workers)
 
 
 def metric_states(config: LNNProtocolConfig) -> np.ndarray:

@@ -24,9 +24,10 @@ from ..labels import MODEL_KINDS, MODEL_LABELS
 from ..metrics import MeanWithError, RolloutComparison
 from ..progress import finished_bar
 from ..training import TrainingHistory, set_seed, torch_threads
-from .cache import ModelCache, as_cache
+from .cache import ModelCache, _history_from_plain, _history_to_plain, as_cache
 from .config import ExperimentConfig
 from .tasks import Task, get_task, make_config
+from . import workers as _workers
 
 __all__ = ["METRICS", "ExperimentResult", "SeedSummary", "run_experiment", "run_many", "trained_models"]
 
@@ -135,6 +136,35 @@ def _show_finished(history: TrainingHistory, description: str) -> None:
     finished_bar(history.step[-1] if history.step else 0, description, **losses)
 
 
+def _start_workers(spec: Task, config: ExperimentConfig, kinds: Sequence[str], data: Any, store: ModelCache | None,
+                   progress: bool, workers: int) -> dict[str, _workers.Worker]:
+    """Start one process for each of the last ``workers - 1`` kinds that need training (none if ``workers`` is 1)."""
+    spare = min(workers, _workers.available_cores()) - 1
+    to_train = [k for k in kinds[1:] if store is None or not store.path(config, k).is_file()]  # the first one trains here
+    directory = str(store.directory) if store is not None else None
+    return {kind: _workers.start(_trained_state, spec, config, kind, data, directory, progress, name=f"{config.task}'s {kind} model")
+            for kind in (to_train[len(to_train) - spare:] if spare > 0 else [])}
+
+
+def _trained_state(spec: Task, config: ExperimentConfig, kind: str, data: Any, cache_directory: str | None,
+                   progress: bool) -> tuple[dict, dict, bool]:
+    """In a worker process: :func:`_trained_model`, returned as weights and a plain history (to be sent back)."""
+    store = ModelCache(cache_directory) if cache_directory is not None else None
+    with torch_threads(config.threads):
+        model, history, loaded = _trained_model(spec, config, kind, data, store, progress)
+    return model.state_dict(), _history_to_plain(history), loaded
+
+
+def _rebuilt(spec: Task, config: ExperimentConfig, kind: str, data: Any, state: tuple[dict, dict, bool]
+             ) -> tuple[nn.Module, TrainingHistory, bool]:
+    """A worker's model, built here as :func:`_train_or_load` builds it (``set_seed`` first), with its weights."""
+    weights, plain_history, loaded = state
+    set_seed(config.seed)
+    model = spec.make_model(config, kind, data)
+    model.load_state_dict(weights)
+    return model.eval(), _history_from_plain(plain_history), loaded
+
+
 def trained_models(
     task: str | ExperimentConfig,
     seed: int | None = None,
@@ -143,6 +173,7 @@ def trained_models(
     cache: bool | str | os.PathLike | ModelCache | None = True,
     progress: bool = True,
     kinds: Sequence[str] = MODEL_KINDS,
+    workers: int = 1,
     **overrides: Any,
 ) -> tuple[dict[str, nn.Module], dict[str, TrainingHistory], dict[str, bool]]:
     """The baseline and the HNN of one task and seed: loaded from the model cache, or trained and cached.
@@ -162,6 +193,11 @@ def trained_models(
     kinds : sequence of str
         The models wanted, a subset of :data:`~hnnlib.labels.MODEL_KINDS` (default both). Each
         model is seeded on its own, so a model is the same whether or not the other is asked for.
+    workers : int
+        Processes that train at once (default 1: one model after the other). With 2, the HNN is
+        trained in another process (:mod:`hnnlib.experiments.workers`) while this one trains the
+        baseline: the same weights bit for bit, on two cores. Capped at the cores this process may
+        use; a model already in the cache is loaded here, without a process.
 
     Returns
     -------
@@ -170,14 +206,24 @@ def trained_models(
     """
     if isinstance(kinds, str) or not kinds or any(kind not in MODEL_KINDS for kind in kinds):
         raise ValueError(f"kinds must be a non-empty sequence of {MODEL_KINDS}, got {kinds!r}")
+    _workers.check_workers(workers)
     config = make_config(task, seed, **overrides)
     spec = get_task(config.task)
     store = as_cache(cache)
+    wanted = [k for k in MODEL_KINDS if k in kinds]  # in MODEL_KINDS' order
     models, histories, from_cache = {}, {}, {}
     with torch_threads(config.threads):
         data = spec.make_data(config) if data is None else data
-        for kind in [k for k in MODEL_KINDS if k in kinds]:  # in MODEL_KINDS' order
-            models[kind], histories[kind], from_cache[kind] = _trained_model(spec, config, kind, data, store, progress)
+        started = _start_workers(spec, config, wanted, data, store, progress, workers)
+        try:
+            for kind in wanted:  # the bars are drawn in this order, as without workers
+                if kind in started:
+                    models[kind], histories[kind], from_cache[kind] = _rebuilt(spec, config, kind, data, started[kind].result())
+                else:
+                    models[kind], histories[kind], from_cache[kind] = _trained_model(spec, config, kind, data, store, progress)
+        finally:
+            for worker in started.values():
+                worker.stop()  # a worker still running when something failed here
     return models, histories, from_cache
 
 

@@ -49,10 +49,11 @@ from ..stacked import member_sum, stack
 from ..systems import get_system
 from ..trajectory_losses import discrete_gradient_loss, finite_difference_loss, k_step_loss, one_step_loss
 from ..training import TrainingHistory, log_training, optimize
+from . import workers as _workers
 from .cache import default_cache_dir, source_hash
 
 __all__ = ["BOOK_DEPARTURES", "METHODS", "PROTOCOLS", "Method", "MethodResult", "TrajectoryProtocol", "evaluate_method",
-           "get_protocol", "main", "make_data", "protocol_for", "train_method"]
+           "get_protocol", "main", "make_data", "protocol_for", "train_method", "train_methods"]
 
 
 @dataclass(frozen=True)
@@ -316,6 +317,26 @@ class MethodResult:
     @property
     def energy(self) -> MeanWithError:
         return MeanWithError.of(self.energy_error)
+
+
+
+def train_methods(
+    jobs: Sequence[tuple[TrajectoryProtocol, Method | str, Sequence[ObservedSplit] | None]],
+    seeds: Sequence[int],
+    *,
+    cache: bool | str | os.PathLike = True,
+    progress: bool = True,
+    workers: int = 1,
+) -> list[tuple[list[torch.nn.Module], TrainingHistory]]:
+    """:func:`train_method` for each job ``(protocol, method, datas)``, in order; the results in the same order.
+
+    With ``workers`` > 1, the jobs are cut into that many runs of consecutive jobs: this process
+    trains the first, other processes the others, meanwhile, each with this process's torch
+    threads (:func:`hnnlib.experiments.workers.map_in_order`). Every model is the same bit for bit
+    as trained here (tested); the progress bars are drawn in the jobs' order.
+    """
+    return _workers.map_in_order(train_method, [(protocol, method, seeds, datas) for protocol, method, datas in jobs],
+                                 workers, cache=cache, progress=progress)
 
 
 def metric_states(protocol: TrajectoryProtocol, seed: int) -> np.ndarray:
