@@ -45,7 +45,8 @@ def _serve(fd: int) -> None:
     """The worker process's entry: read the job from stdin, run it, send messages to the pipe ``fd``."""
     with os.fdopen(fd, "wb") as out:
         def send(message: tuple) -> None:
-            pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)  # whole, or nothing written
+            out.write(data)
             out.flush()
 
         try:

@@ -129,3 +129,10 @@ def test_map_in_order_keeps_the_order_and_passes_keywords():
     assert workers.map_in_order(operator.neg, calls, workers=2) == [0, -1, -2, -3, -4]
     assert workers.map_in_order(int, [("11",), ("7",)], workers=2, base=8) == [9, 7]
     assert workers.map_in_order(operator.neg, [], workers=2) == []
+
+
+def test_a_result_that_cannot_be_sent_back_is_an_error_here():
+    import threading
+
+    with pytest.raises(TypeError, match="pickle"):
+        workers.start(threading.Lock).result()  # a lock cannot be pickled
