@@ -255,7 +255,7 @@ def cached_models(config: ExperimentConfig, kinds: Sequence[str], build: Callabl
     _workers.check_workers(workers)
     store = as_cache(cache)
     store = _Cache(store.directory) if store is not None else None
-    spare = min(workers, _workers.available_cores()) - 1
+    spare = _workers.usable_workers(workers) - 1
     to_train = [k for k in kinds[1:] if store is None or not store.path(config, k).is_file()]  # the first one trains here
     job = (config, build, train, data, str(store.directory) if store is not None else None, progress, title, labels)
     started = {kind: _workers.start(_cached_state, kind, *job, name=f"{title}: {labels[kind]}")

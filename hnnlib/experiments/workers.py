@@ -20,13 +20,14 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 import torch
 
 from ..progress import bars_sent_to, draw_sent_bars
 
-__all__ = ["Worker", "WorkerError", "available_cores", "check_workers", "map_in_order", "start"]
+__all__ = ["Worker", "WorkerError", "available_cores", "check_workers", "map_in_order", "start", "usable_workers"]
 
 
 class WorkerError(RuntimeError):
@@ -39,6 +40,12 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
+
+
+def usable_workers(workers: int) -> int:
+    """How many processes to use when ``workers`` are asked for: at most the available cores, and 1 on Windows
+    (where a worker cannot be handed its pipe), so that the work is then all done here, the same way."""
+    return 1 if os.name == "nt" else max(1, min(check_workers(workers), available_cores()))
 
 
 def _serve(fd: int) -> None:
@@ -103,8 +110,9 @@ def start(function: Callable[..., Any], *args: Any, name: str = "a job") -> Work
     """Run ``function(*args)`` in a new process; returns at once. ``Worker.result()`` gives its return value.
 
     The process is a fresh interpreter (``sys.executable``, the same environment), not a fork: no
-    copied torch threads or locks, and nothing of the caller's ``__main__`` is run again. It runs
-    with the caller's number of torch threads (``torch.get_num_threads()``). It gets
+    copied torch threads or locks, and nothing of the caller's ``__main__`` is run again. It imports
+    the same hnnlib as the caller and runs with the caller's number of torch threads
+    (``torch.get_num_threads()``). It gets
     the job through its stdin (pickled: ``function`` must be importable from a module, and
     ``args`` and the result picklable) and sends its progress bars and its result back through a
     pipe.
@@ -122,9 +130,12 @@ def start(function: Callable[..., Any], *args: Any, name: str = "a job") -> Work
         raise TypeError(f"a worker runs its job in another process, but {name} cannot be pickled ({err}): its "
                         "functions must be importable from a module. Use workers=1.") from err
     read_end, write_end = os.pipe()
+    # The worker imports this very hnnlib (its folder first on the path), whatever made it importable here.
+    package_root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join([package_root, *filter(None, [os.environ.get("PYTHONPATH")])])
     process = subprocess.Popen(  # the pipe's write end keeps its number in the child
         [sys.executable, "-c", "import sys; from hnnlib.experiments.workers import _serve; _serve(int(sys.argv[1]))", str(write_end)],
-        stdin=subprocess.PIPE, pass_fds=(write_end,),
+        stdin=subprocess.PIPE, pass_fds=(write_end,), env={**os.environ, "PYTHONPATH": path},
     )
     os.close(write_end)
 
@@ -155,14 +166,14 @@ def _calls(function: Callable[..., Any], calls: Sequence[tuple], kwargs: dict[st
 def map_in_order(function: Callable[..., Any], calls: Sequence[tuple], workers: int = 1, **kwargs: Any) -> list[Any]:
     """``[function(*args, **kwargs) for args in calls]``, shared among ``workers`` processes.
 
-    The calls are cut into ``workers`` runs of consecutive calls (capped at the cores this process
-    may use): this process makes the first run, worker processes (:func:`start`) the others,
+    The calls are cut into ``workers`` runs of consecutive calls (:func:`usable_workers`: capped at
+    the cores this process may use): this process makes the first run, worker processes (:func:`start`) the others,
     meanwhile. The results come back in the calls' order, and the workers' progress bars are drawn
     here in that order too. ``function`` must be importable from a module and its arguments and
     results picklable.
     """
     calls = [tuple(args) for args in calls]
-    parts = max(1, min(check_workers(workers), available_cores(), len(calls)))
+    parts = min(usable_workers(workers), max(1, len(calls)))
     bounds = [round(k * len(calls) / parts) for k in range(parts + 1)]
     runs = [calls[a:b] for a, b in zip(bounds, bounds[1:])]
     name = getattr(function, "__qualname__", "the function")
