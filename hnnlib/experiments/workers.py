@@ -27,7 +27,7 @@ import torch
 
 from ..progress import bars_sent_to, draw_sent_bars
 
-__all__ = ["Worker", "WorkerError", "available_cores", "check_workers", "map_in_order", "start", "usable_workers"]
+__all__ = ["WORKERS_ENV_VAR", "Worker", "WorkerError", "available_cores", "check_workers", "map_in_order", "start", "usable_workers"]
 
 
 class WorkerError(RuntimeError):
@@ -42,10 +42,23 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+#: Environment variable: the most processes any call may use (``1`` turns workers off).
+WORKERS_ENV_VAR = "HNNLIB_MAX_WORKERS"
+
+
 def usable_workers(workers: int) -> int:
-    """How many processes to use when ``workers`` are asked for: at most the available cores, and 1 on Windows
-    (where a worker cannot be handed its pipe), so that the work is then all done here, the same way."""
-    return 1 if os.name == "nt" else max(1, min(check_workers(workers), available_cores()))
+    """How many processes to use when ``workers`` are asked for.
+
+    At most the available cores and ``$HNNLIB_MAX_WORKERS`` (when set), and 1 on Windows (where a
+    worker cannot be handed its pipe); with 1, the work is all done here, the same way.
+    """
+    workers = check_workers(workers)
+    limit = os.environ.get(WORKERS_ENV_VAR, "").strip()
+    if limit:
+        if not limit.isdigit() or int(limit) < 1:
+            raise ValueError(f"{WORKERS_ENV_VAR} must be a positive integer, got {limit!r}")
+        workers = min(workers, int(limit))
+    return 1 if os.name == "nt" else max(1, min(workers, available_cores()))
 
 
 def _serve(fd: int) -> None:

@@ -136,3 +136,16 @@ def test_a_result_that_cannot_be_sent_back_is_an_error_here():
 
     with pytest.raises(TypeError, match="pickle"):
         workers.start(threading.Lock).result()  # a lock cannot be pickled
+
+
+def test_the_environment_can_cap_the_workers(monkeypatch):
+    monkeypatch.setattr(workers, "available_cores", lambda: 8)
+    assert workers.usable_workers(3) == 3
+    monkeypatch.setenv(workers.WORKERS_ENV_VAR, "1")
+    assert workers.usable_workers(3) == 1
+    monkeypatch.setattr(workers, "start", lambda *a, **k: pytest.fail("a worker was started with HNNLIB_MAX_WORKERS=1"))
+    assert workers.map_in_order(abs, [(-1,), (-2,)], workers=2) == [1, 2]
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(workers.WORKERS_ENV_VAR, bad)
+        with pytest.raises(ValueError, match="HNNLIB_MAX_WORKERS must be a positive integer"):
+            workers.usable_workers(2)
