@@ -255,11 +255,10 @@ def cached_models(config: ExperimentConfig, kinds: Sequence[str], build: Callabl
     _workers.check_workers(workers)
     store = as_cache(cache)
     store = _Cache(store.directory) if store is not None else None
-    spare = _workers.usable_workers(workers) - 1
-    to_train = [k for k in kinds[1:] if store is None or not store.path(config, k).is_file()]  # the first one trains here
     job = (config, build, train, data, str(store.directory) if store is not None else None, progress, title, labels)
+    needs_training = lambda kind: store is None or not store.path(config, kind).is_file()  # noqa: E731
     started = {kind: _workers.start(_cached_state, kind, *job, name=f"{title}: {labels[kind]}")
-               for kind in (to_train[len(to_train) - spare:] if spare > 0 else [])}
+               for kind in _workers.kinds_for_workers(kinds, needs_training, workers)}
     models, histories, from_cache = {}, {}, {}
     try:
         for kind in kinds:  # the bars are drawn in this order, as without workers

@@ -139,11 +139,10 @@ def _show_finished(history: TrainingHistory, description: str) -> None:
 def _start_workers(spec: Task, config: ExperimentConfig, kinds: Sequence[str], data: Any, store: ModelCache | None,
                    progress: bool, workers: int) -> dict[str, _workers.Worker]:
     """Start one process for each of the last ``workers - 1`` kinds that need training (none if ``workers`` is 1)."""
-    spare = _workers.usable_workers(workers) - 1
-    to_train = [k for k in kinds[1:] if store is None or not store.path(config, k).is_file()]  # the first one trains here
     directory = str(store.directory) if store is not None else None
+    needs_training = lambda kind: store is None or not store.path(config, kind).is_file()  # noqa: E731
     return {kind: _workers.start(_trained_state, spec, config, kind, data, directory, progress, name=f"{config.task}'s {kind} model")
-            for kind in (to_train[len(to_train) - spare:] if spare > 0 else [])}
+            for kind in _workers.kinds_for_workers(kinds, needs_training, workers)}
 
 
 def _trained_state(spec: Task, config: ExperimentConfig, kind: str, data: Any, cache_directory: str | None,

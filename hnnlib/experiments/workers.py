@@ -27,7 +27,7 @@ import torch
 
 from ..progress import bars_sent_to, draw_sent_bars
 
-__all__ = ["WORKERS_ENV_VAR", "Worker", "WorkerError", "available_cores", "check_workers", "map_in_order", "start", "usable_workers"]
+__all__ = ["WORKERS_ENV_VAR", "Worker", "WorkerError", "available_cores", "check_workers", "kinds_for_workers", "map_in_order", "start", "usable_workers"]
 
 
 class WorkerError(RuntimeError):
@@ -169,6 +169,14 @@ def check_workers(workers: int) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive int, got {workers!r}")
     return workers
+
+
+def kinds_for_workers(kinds: Sequence[str], needs_training: Callable[[str], bool], workers: int) -> list[str]:
+    """The kinds to train in worker processes: the last ``workers - 1`` (:func:`usable_workers`) of those that
+    ``needs_training``, never the first kind, which the caller trains (so its bar comes first)."""
+    spare = usable_workers(workers) - 1
+    to_train = [kind for kind in kinds[1:] if needs_training(kind)]
+    return to_train[max(0, len(to_train) - spare):] if spare > 0 else []
 
 
 def _calls(function: Callable[..., Any], calls: Sequence[tuple], kwargs: dict[str, Any]) -> list[Any]:
